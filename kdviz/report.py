@@ -1,0 +1,60 @@
+"""Small reports written next to a run: a markdown metrics table and a training-loss figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kdviz.tasks import GlueTask, get_task
+
+
+def format_metrics_table(rows: dict[str, dict[str, float]], task: str | GlueTask) -> str:
+    """A markdown table of the task's metrics (in percent), one row per model.
+
+    Args:
+        rows: row name -> metrics dict (keys as :func:`kdviz.tasks.compute_metrics` returns).
+        task: the task (gives the columns; the main metric first).
+
+    Returns:
+        The table as markdown text.
+    """
+    task = get_task(task)
+    columns = [task.main_metric] + [m for m in task.metrics if m != task.main_metric]
+    lines = [f"| {task.name} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, metrics in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{100 * metrics[c]:.2f}" for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics_table(path: Path, rows: dict[str, dict[str, float]], task: str | GlueTask) -> str:
+    """Write :func:`format_metrics_table` to ``path`` and return the text."""
+    text = format_metrics_table(rows, task)
+    path.write_text(text)
+    return text
+
+
+def write_loss_figure(path: Path, log_history: list[dict], title: str) -> Path:
+    """Plot the training loss (and dev main metric when logged) from ``Trainer.state.log_history``.
+
+    Args:
+        path: PNG file to write (its folder is created).
+        log_history: ``trainer.state.log_history``.
+        title: figure title.
+
+    Returns:
+        ``path``.
+    """
+    from matplotlib.figure import Figure
+
+    steps = [r["step"] for r in log_history if "loss" in r]
+    losses = [r["loss"] for r in log_history if "loss" in r]
+    figure = Figure(figsize=(5, 3), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot(steps, losses, marker=".")
+    axes.set_xlabel("training step")
+    axes.set_ylabel("training loss")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path

@@ -1,0 +1,67 @@
+"""Shared pieces for every ``transformers.Trainer`` kdviz runs: metrics, MNLI's two dev sets, arguments."""
+
+from __future__ import annotations
+
+from transformers import EvalPrediction, Trainer
+
+from kdviz.tasks import GlueTask, compute_metrics, get_task
+
+
+def trainer_metrics(task: str | GlueTask):
+    """A ``compute_metrics`` function for ``Trainer`` that scores with the task's metrics.
+
+    Args:
+        task: task name or :class:`GlueTask`.
+
+    Returns:
+        A callable taking an ``EvalPrediction`` (logits of shape (N, C), labels (N,)) and returning
+        the task's metrics.
+    """
+    task = get_task(task)
+
+    def score(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        return compute_metrics(task, logits, prediction.label_ids)
+
+    return score
+
+
+class GlueTrainer(Trainer):
+    """A ``Trainer`` that also reports the task's main metric averaged over several dev sets.
+
+    With a dict of evaluation sets (MNLI matched and mismatched), ``Trainer`` reports
+    ``eval_<split>_<metric>`` per set; this adds ``eval_<main metric>``, their mean, so
+    ``metric_for_best_model`` names the same key for every task.
+
+    Args:
+        glue_task: the task (gives the main metric); other arguments as ``Trainer``.
+    """
+
+    def __init__(self, *args, glue_task: str | GlueTask, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.glue_task = get_task(glue_task)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if isinstance(datasets, dict):
+            main = self.glue_task.main_metric
+            values = [metrics[f"{metric_key_prefix}_{name}_{main}"] for name in datasets]
+            metrics[f"{metric_key_prefix}_{main}"] = sum(values) / len(values)
+            self.log({f"{metric_key_prefix}_{main}": metrics[f"{metric_key_prefix}_{main}"]})
+        return metrics
+
+
+def epoch_history(log_history: list[dict]) -> list[dict]:
+    """The evaluation records of ``trainer.state.log_history``, one per evaluation, merged by step.
+
+    Returns:
+        A list of dicts with ``epoch``, ``step`` and the ``eval_*`` values.
+    """
+    merged: dict[int, dict] = {}
+    for record in log_history:
+        if any(key.startswith("eval_") for key in record):
+            entry = merged.setdefault(record["step"], {"epoch": record.get("epoch"), "step": record["step"]})
+            entry.update({k: v for k, v in record.items() if k.startswith("eval_")})
+    return [merged[step] for step in sorted(merged)]

@@ -1,0 +1,89 @@
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from conftest import tiny_bert
+from kdviz.models import (ModelLoadError, build_student, is_eager, load_classifier, load_model_config,
+                          load_teacher, select_layers)
+
+
+def test_select_layers_strategies():
+    assert select_layers(6, 2, "skip") == [2, 5]
+    assert select_layers(12, 6, "skip") == [1, 3, 5, 7, 9, 11]
+    assert select_layers(12, 4, "first") == [0, 1, 2, 3]
+    assert select_layers(12, 4, "last") == [8, 9, 10, 11]
+    with pytest.raises(ValueError, match="1 to 6"):
+        select_layers(6, 7)
+    with pytest.raises(ValueError, match="strategy"):
+        select_layers(6, 2, "middle")
+
+
+def test_student_from_layers_0_and_5_of_the_offline_teacher_holds_exactly_those_weights(offline_teacher_dir):
+    teacher, _ = load_classifier(offline_teacher_dir, "sst2")
+    student = build_student(teacher, layers=[0, 5])
+    assert student.config.num_hidden_layers == 2 and is_eager(student)
+    for new, old in enumerate([0, 5]):
+        s_layer, t_layer = student.bert.encoder.layer[new].state_dict(), teacher.bert.encoder.layer[old].state_dict()
+        assert s_layer.keys() == t_layer.keys()
+        assert all(torch.equal(s_layer[k], t_layer[k]) for k in s_layer)
+    for name in ("bert.embeddings", "bert.pooler", "classifier"):
+        s_part, t_part = student.get_submodule(name).state_dict(), teacher.get_submodule(name).state_dict()
+        assert all(torch.equal(s_part[k], t_part[k]) for k in s_part)
+    # a copy, not shared storage: training the student leaves the teacher alone
+    assert student.bert.encoder.layer[1].output.dense.weight.data_ptr() != \
+        teacher.bert.encoder.layer[5].output.dense.weight.data_ptr()
+
+
+def test_student_strategies_and_range_errors():
+    teacher = tiny_bert(layers=6)
+    assert build_student(teacher, 3, strategy="skip").config.kdviz_teacher_layers == [1, 3, 5]
+    assert build_student(teacher, 2, strategy="last").config.kdviz_teacher_layers == [4, 5]
+    with pytest.raises(ValueError, match="out of range.*0 to 5"):
+        build_student(teacher, layers=[0, 6])
+    with pytest.raises(ValueError, match="either num_layers"):
+        build_student(teacher, 2, layers=[0, 1])
+
+
+def test_student_round_trips_through_save_pretrained(tmp_path):
+    student = build_student(tiny_bert(layers=4), layers=[1, 3]).eval()
+    student.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    default = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()  # transformers picks SDPA
+    assert type(loaded) is type(student) and loaded.config.num_hidden_layers == 2
+    ids = torch.randint(1000, 2000, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    with torch.no_grad():
+        expected = student(input_ids=ids, attention_mask=mask).logits
+        assert torch.equal(expected, loaded(input_ids=ids, attention_mask=mask).logits)
+        # another attention kernel rounds differently, nothing more
+        torch.testing.assert_close(default(input_ids=ids, attention_mask=mask).logits, expected, rtol=0, atol=1e-6)
+
+
+def test_model_path_that_does_not_exist(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_classifier(str(tmp_path / "no_model"), "sst2")
+
+
+def test_teacher_with_another_label_count_is_refused_before_loading(tmp_path):
+    tiny_bert(num_labels=3).save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError, match="3 label.*sst2 needs 2"):
+        load_teacher(tmp_path, "sst2")
+    _, config = load_model_config(tmp_path, "mnli")
+    assert config.id2label[2] == "contradiction"
+
+
+def test_teacher_must_be_a_fine_tuned_classifier(offline_teacher_dir):
+    with pytest.raises(ModelLoadError, match="kdviz finetune"):
+        load_teacher(offline_teacher_dir, "sst2")
+
+
+def test_teacher_is_frozen_eval_and_eager(tmp_path, offline_teacher_dir):
+    from transformers import AutoTokenizer
+
+    tiny_bert().save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(tmp_path)
+    teacher, tokenizer = load_teacher(tmp_path, "sst2")
+    assert is_eager(teacher) and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    assert tokenizer.vocab_size == 30522

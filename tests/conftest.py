@@ -45,10 +45,20 @@ def tiny_bert_config(num_labels: int = 2, layers: int = 4, hidden: int = 32, **o
 
 
 def tiny_bert(num_labels: int = 2, layers: int = 4, hidden: int = 32, seed: int = 0, **overrides):
-    """A tiny random ``BertForSequenceClassification`` with eager attention, in eval mode."""
+    """A tiny random ``BertForSequenceClassification`` with eager attention, in eval mode.
+
+    Biases and LayerNorm shifts are random too (Hugging Face initialises them to zero): with zero
+    biases the network is nearly invariant to the scale of its embedding output, which would make
+    Integrated Gradients degenerate.
+    """
     torch.manual_seed(seed)
-    config = tiny_bert_config(num_labels, layers, hidden, **overrides)
-    return BertForSequenceClassification._from_config(config, attn_implementation="eager").eval()
+    config = tiny_bert_config(num_labels, layers, hidden, initializer_range=0.2, **overrides)
+    model = BertForSequenceClassification._from_config(config, attn_implementation="eager").eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias"):
+                parameter.normal_(0.0, 0.2)
+    return model
 
 
 @pytest.fixture(scope="session")

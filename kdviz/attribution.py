@@ -1,0 +1,343 @@
+"""Integrated Gradients on the embedding-block output of a BERT-family classifier (AD-KD, section 1).
+
+The attributed tensor is the output of ``model.base_model.embeddings`` (``hidden_states[0]``), the
+baseline is zero. For scales ``alpha_k`` and weights ``w_k`` of a Riemann rule::
+
+    a = E * sum_k w_k * dF/dX |_{X = alpha_k E}
+
+With the released code's right rule and ``m = 1`` this is gradient x input. All ``m`` scaled copies
+of a batch, for every view, go through the network in one batched pass (optionally in chunks of
+steps). With ``create_graph=True`` the result stays differentiable with respect to every model
+parameter, embeddings included, which is what the student's attribution loss needs.
+
+Targets ("views"), always the example's own value so that each example's gradient is its own:
+
+- ``"gold"``: the loss on the gold label (cross-entropy, or squared error for regression);
+- ``"classes"``: one view per class c, ``-log softmax(z)[c]``;
+- an ``int`` c: the single view of class c.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+RULES = ("right", "left", "middle", "trapezoid")
+
+
+def riemann_rule(steps: int, rule: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """Scales and weights of a Riemann rule for the path integral from 0 to 1.
+
+    Args:
+        steps: m, the number of scaled copies.
+        rule: ``"right"`` (k/m, the released code), ``"left"`` ((k-1)/m), ``"middle"``
+            ((k-1/2)/m), or ``"trapezoid"`` (m points from 0 to 1, end weights halved; the weights
+            sum to 1, where captum's ``riemann_trapezoid`` weights sum to (m-1)/m).
+
+    Returns:
+        ``(alphas, weights)``, each of shape (m,), float64.
+    """
+    if rule not in RULES:
+        raise ValueError(f"Unknown Riemann rule {rule!r}; choose from {RULES}.")
+    if steps < 1 or (rule == "trapezoid" and steps < 2):
+        raise ValueError(f"{rule} rule needs at least {2 if rule == 'trapezoid' else 1} step(s), got {steps}.")
+    k = torch.arange(1, steps + 1, dtype=torch.float64)
+    weights = torch.full((steps,), 1.0 / steps, dtype=torch.float64)
+    if rule == "right":
+        alphas = k / steps
+    elif rule == "left":
+        alphas = (k - 1) / steps
+    elif rule == "middle":
+        alphas = (k - 0.5) / steps
+    else:
+        alphas = torch.linspace(0, 1, steps, dtype=torch.float64)
+        weights = torch.full((steps,), 1.0 / (steps - 1), dtype=torch.float64)
+        weights[0] = weights[-1] = 0.5 / (steps - 1)
+    return alphas, weights
+
+
+def view_names(views: str | int, num_labels: int) -> list[str]:
+    """Names of the views a ``views`` setting stands for: ``["gold"]``, ``["class 0", ...]`` or ``["class c"]``."""
+    if views == "gold":
+        return ["gold"]
+    if views == "classes":
+        if num_labels < 2:
+            raise ValueError("Per-class views need a classifier; a regression task has only the 'gold' view.")
+        return [f"class {c}" for c in range(num_labels)]
+    if isinstance(views, int) and 0 <= views < num_labels:
+        return [f"class {views}"]
+    raise ValueError(f"views must be 'gold', 'classes' or a class index below {num_labels}, got {views!r}.")
+
+
+def default_views(num_labels: int) -> str:
+    """AD-KD's choice: the gold-label loss for binary and regression tasks, per-class views above two classes."""
+    return "classes" if num_labels > 2 else "gold"
+
+
+def view_targets(logits: torch.Tensor, labels: torch.Tensor | None, views: str | int) -> torch.Tensor:
+    """Each example's target value for each view.
+
+    Args:
+        logits: (..., V, N, C) logits; slice v along the view axis is scored for view v.
+        labels: (N,) gold labels (class ids, or float scores when C == 1); needed for ``"gold"``.
+        views: ``"gold"``, ``"classes"`` (V == C) or a class index (V == 1).
+
+    Returns:
+        (..., V, N) target values F (lower is better for every view).
+    """
+    if views == "gold":
+        if labels is None:
+            raise ValueError("The 'gold' view needs the gold labels.")
+        if logits.shape[-1] == 1:
+            return (logits[..., 0] - labels.to(logits.dtype)).pow(2)
+        index = labels.view(-1, 1).expand(*logits.shape[:-1], 1)
+        return -torch.log_softmax(logits, dim=-1).gather(-1, index).squeeze(-1)
+    negative_log_probs = -torch.log_softmax(logits, dim=-1)
+    if views == "classes":
+        return negative_log_probs.diagonal(dim1=-3, dim2=-1).movedim(-1, -2)
+    return negative_log_probs[..., views]
+
+
+def check_double_backward(model: torch.nn.Module) -> None:
+    """Refuse a model whose attention kernel has no double backward (SDPA, flash attention).
+
+    Raises:
+        ValueError: naming the kernel and the fix (load with ``attn_implementation="eager"``).
+    """
+    kernel = getattr(getattr(model, "config", None), "_attn_implementation", "eager")
+    if kernel not in (None, "eager"):
+        raise ValueError(
+            f"The model runs the fused attention kernel {kernel!r}, which has no double backward, so the "
+            f"attribution loss cannot train it. Load it with attn_implementation='eager' (kdviz's loaders and "
+            f"build_student do) or call model.set_attn_implementation('eager')."
+        )
+
+
+@contextmanager
+def embedding_output_replaced(model: torch.nn.Module, replacement: torch.Tensor):
+    """Within the block, the model's embedding block returns ``replacement`` instead of its output."""
+    handle = model.base_model.embeddings.register_forward_hook(lambda module, args, output: replacement)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _repeat(tensor: torch.Tensor | None, times: int) -> torch.Tensor | None:
+    return None if tensor is None else tensor.repeat(times, *([1] * (tensor.dim() - 1)))
+
+
+@dataclass
+class Attribution:
+    """Integrated-Gradients attributions of a batch, with what is needed to show or reuse them.
+
+    Attributes:
+        attributions: (B, V, L, H) attribution of each example, view, token and hidden dimension.
+        input_ids: (B, L) token ids.
+        attention_mask: (B, L), 1 for real tokens.
+        logits: (B, C) the model's logits on the unscaled input.
+        targets: (B, V) each view's target value on the unscaled input (None for the gold view
+            without labels).
+        views: the V view names.
+        steps: m; ``rule``: the Riemann rule.
+        tokens: optional token strings per example (for views and saving).
+    """
+
+    attributions: torch.Tensor
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    logits: torch.Tensor
+    targets: torch.Tensor | None
+    views: list[str]
+    steps: int
+    rule: str
+    tokens: list[list[str]] | None = field(default=None)
+
+    def token_scores(self, top_k: int | None = None) -> torch.Tensor:
+        """Normalised per-token scores, see :func:`token_scores`. Returns (B, V, L)."""
+        return token_scores(self.attributions, self.attention_mask, top_k)
+
+    def save(self, path: str | Path) -> None:
+        """Write the tensors as safetensors and the rest as its metadata."""
+        tensors = {name: getattr(self, name).detach().contiguous().cpu()
+                   for name in ("attributions", "input_ids", "attention_mask", "logits", "targets")
+                   if getattr(self, name) is not None}
+        metadata = {"views": json.dumps(self.views), "steps": str(self.steps), "rule": self.rule,
+                    "tokens": json.dumps(self.tokens)}
+        save_file(tensors, str(path), metadata=metadata)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Attribution":
+        """Read an :class:`Attribution` written by :meth:`save`."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata()
+        tensors = {"targets": None, **load_file(str(path))}
+        return cls(**tensors, views=json.loads(metadata["views"]), steps=int(metadata["steps"]),
+                   rule=metadata["rule"], tokens=json.loads(metadata["tokens"]))
+
+
+@dataclass
+class StudentAttribution:
+    """Attributions of a training batch plus the model outputs at the unscaled input.
+
+    With the right rule, the last scaled copy is the unscaled input, so its logits and hidden
+    states serve the other losses and the student runs one forward pass in all.
+
+    Attributes:
+        attributions: (B, V, L, H), differentiable when ``create_graph`` was set.
+        logits: (B, C) at the unscaled input (or from an extra pass for other rules).
+        hidden_states: the hidden states at the unscaled input when requested, else None.
+    """
+
+    attributions: torch.Tensor
+    logits: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None
+
+
+def integrated_gradients(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    *,
+    views: str | int = "gold",
+    steps: int = 1,
+    rule: str = "right",
+    step_chunk: int | None = None,
+    create_graph: bool = False,
+    output_hidden_states: bool = False,
+) -> StudentAttribution:
+    """IG of each view's target with respect to the embedding-block output, all steps batched.
+
+    Args:
+        model: a BERT-family ``...ForSequenceClassification`` model (its ``base_model.embeddings``
+            is the attributed block). Its train/eval mode is left as it is.
+        input_ids: (B, L) token ids.
+        attention_mask: (B, L), 1 for real tokens; padded positions get zero attribution.
+        token_type_ids: (B, L) segment ids, or None.
+        labels: (B,) gold labels, for the ``"gold"`` view.
+        views: ``"gold"``, ``"classes"`` or a class index.
+        steps: m, number of scaled copies (1 = gradient x input).
+        rule: Riemann rule, see :func:`riemann_rule`.
+        step_chunk: at most this many steps per pass, to bound memory (all at once by default).
+        create_graph: keep the attributions differentiable (the student side). Requires eager
+            attention; the embedding output is not detached, so the loss reaches the embeddings.
+        output_hidden_states: also return the hidden states at the unscaled input.
+
+    Returns:
+        A :class:`StudentAttribution` with attributions of shape (B, V, L, H).
+    """
+    if create_graph:
+        check_double_backward(model)
+    alphas, weights = riemann_rule(steps, rule)
+    batch = input_ids.shape[0]
+    num_views = len(view_names(views, model.config.num_labels))
+    embedded = model.base_model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, H)
+    if not create_graph:
+        embedded = embedded.detach()
+    alphas, weights = alphas.to(embedded), weights.to(embedded)
+    chunk = step_chunk or steps
+    total = torch.zeros_like(embedded).unsqueeze(1).repeat(1, num_views, 1, 1)  # (B, V, L, H)
+    logits_at_input = hidden_at_input = None
+
+    with torch.enable_grad():
+        for start in range(0, steps, chunk):
+            scale = alphas[start:start + chunk]
+            copies = scale.numel() * num_views
+            # (S, V, B, L, H) scaled embedding outputs, flattened to one batch of S*V*B examples
+            scaled = (scale.view(-1, 1, 1, 1, 1) * embedded.unsqueeze(0).unsqueeze(0)).expand(
+                -1, num_views, -1, -1, -1)
+            if not create_graph:
+                scaled = scaled.detach().requires_grad_(True)
+            flat = scaled.reshape(copies * batch, *embedded.shape[1:])
+            with embedding_output_replaced(model, flat):
+                out = model(input_ids=_repeat(input_ids, copies), attention_mask=_repeat(attention_mask, copies),
+                            token_type_ids=_repeat(token_type_ids, copies),
+                            output_hidden_states=output_hidden_states)
+            logits = out.logits.view(scale.numel(), num_views, batch, -1)
+            targets = view_targets(logits, labels, views)  # (S, V, B)
+            (grads,) = torch.autograd.grad(targets.sum(), flat, create_graph=create_graph)
+            grads = grads.view(scale.numel(), num_views, batch, *embedded.shape[1:])
+            total = total + torch.einsum("s,svblh->bvlh", weights[start:start + chunk], grads)
+            if start + chunk >= steps and scale[-1] == 1:  # the unscaled input is a step: reuse it
+                logits_at_input = logits[-1, 0]
+                if output_hidden_states:
+                    hidden_at_input = tuple(h.view(scale.numel(), num_views, batch, *h.shape[1:])[-1, 0]
+                                            for h in out.hidden_states)
+    if logits_at_input is None:
+        out = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                    output_hidden_states=output_hidden_states)
+        logits_at_input, hidden_at_input = out.logits, (out.hidden_states if output_hidden_states else None)
+    attributions = total * embedded.unsqueeze(1)
+    return StudentAttribution(attributions, logits_at_input, hidden_at_input)
+
+
+def attribute(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    *,
+    views: str | int = "gold",
+    steps: int = 1,
+    rule: str = "right",
+    step_chunk: int | None = None,
+    tokenizer=None,
+) -> Attribution:
+    """Attributions of a frozen model for display, saving or a teacher cache (no graph kept).
+
+    Args:
+        model, input_ids, attention_mask, token_type_ids, labels, views, steps, rule, step_chunk:
+            as :func:`integrated_gradients`.
+        tokenizer: when given, the result carries the token strings.
+
+    Returns:
+        An :class:`Attribution`; ``attributions`` has shape (B, V, L, H).
+    """
+    result = integrated_gradients(model, input_ids, attention_mask, token_type_ids, labels, views=views,
+                                  steps=steps, rule=rule, step_chunk=step_chunk)
+    logits = result.logits.detach()
+    names = view_names(views, model.config.num_labels)
+    targets = None
+    if views != "gold" or labels is not None:
+        targets = view_targets(logits.unsqueeze(0).expand(len(names), -1, -1), labels, views).T
+    tokens = None
+    if tokenizer is not None:
+        tokens = [tokenizer.convert_ids_to_tokens(ids[mask.bool()].tolist())
+                  for ids, mask in zip(input_ids, attention_mask)]
+    return Attribution(result.attributions.detach(), input_ids, attention_mask, logits, targets, names, steps,
+                       rule, tokens)
+
+
+def token_scores(attributions: torch.Tensor, attention_mask: torch.Tensor, top_k: int | None = None) -> torch.Tensor:
+    """One score per token: L2 norm of |a| over the top-K hidden dimensions, L2-normalised over real tokens.
+
+    The teacher side uses ``top_k`` (K = H keeps every dimension); the student side passes None.
+
+    Args:
+        attributions: (..., L, H), for example (B, V, L, H).
+        attention_mask: (B, L); padding scores are exactly zero.
+        top_k: keep the K largest |a| per token before the norm; None for all.
+
+    Returns:
+        (..., L) scores with unit L2 norm over each example's real tokens.
+    """
+    magnitude = attributions.abs()
+    if top_k is not None and top_k < magnitude.shape[-1]:
+        magnitude = magnitude.topk(top_k, dim=-1).values
+    mask = attention_mask.to(magnitude.dtype)
+    mask = mask.view(mask.shape[0], *([1] * (magnitude.dim() - 3)), mask.shape[-1])
+    # sum of squares, masked first: a zero vector's norm has no usable gradient
+    squares = magnitude.pow(2).sum(dim=-1) * mask
+    per_token = torch.where(squares > 0, squares, torch.ones_like(squares)).sqrt() * (squares > 0)
+    return per_token / per_token.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(per_token.dtype).tiny)

@@ -1,0 +1,239 @@
+import pytest
+import torch
+from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+
+from conftest import tiny_bert
+from kdviz.attribution import Attribution, attribute, integrated_gradients, riemann_rule, token_scores
+from kdviz.losses import attribution_loss
+
+
+def make_batch(pairs: bool, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, 2000, (3, 9), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0  # padding
+    mask[2, 8:] = 0
+    ids[mask == 0] = 0
+    types = torch.zeros_like(ids)
+    if pairs:
+        types[:, 4:] = 1
+        types[mask == 0] = 0
+    return ids, mask, types
+
+
+class GatedEmbeddings:
+    """Lets captum's LayerIntegratedGradients on model.bert.embeddings start from a zero layer output.
+
+    captum's layer baseline is the layer's output for baseline *inputs*; a gate input multiplies the
+    embedding output (1 for the input, 0 for the baseline), so the layer's baseline output is zero.
+    """
+
+    def __init__(self, model):
+        self.model, self.gate = model, None
+        model.bert.embeddings.register_forward_hook(lambda module, args, out: out * self.gate)
+
+    def captum(self, ids, mask, types, target_fn, steps, method):
+        def forward(gate, ids, types, mask):
+            self.gate = gate.view(-1, 1, 1)
+            return target_fn(self.model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits)
+
+        ones = torch.ones(len(ids), dtype=torch.float64)
+        return LayerIntegratedGradients(forward, self.model.bert.embeddings).attribute(
+            ones, baselines=torch.zeros_like(ones), additional_forward_args=(ids, types, mask), n_steps=steps,
+            method=f"riemann_{method}")
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+@pytest.mark.parametrize("steps", [4, 32])  # captum's IG needs m > 1; m = 1 is checked below
+@pytest.mark.parametrize("rule", ["right", "left", "middle", "trapezoid"])
+def test_equal_to_captum_layer_integrated_gradients(pairs, steps, rule):
+    model = tiny_bert(num_labels=3).double()
+    ids, mask, types = make_batch(pairs)
+    ours = attribute(model, ids, mask, types, views="classes", steps=steps, rule=rule).attributions
+    gated = GatedEmbeddings(tiny_bert(num_labels=3).double())
+    for c in range(3):
+        theirs = gated.captum(ids, mask, types, lambda z: -torch.log_softmax(z, -1)[:, c], steps, rule)
+        if rule == "trapezoid":
+            theirs = theirs * steps / (steps - 1)  # captum's trapezoid weights sum to (m-1)/m, ours to 1
+        error = (ours[:, c] - theirs).norm() / theirs.norm()
+        assert error < 1e-5, (c, error.item())
+    assert torch.all(ours[0, :, 6:] == 0)  # padding gets exactly zero
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_one_step_equals_captum_layer_gradient_x_activation(pairs):
+    model = tiny_bert(num_labels=3).double()
+    ids, mask, types = make_batch(pairs)
+    ours = attribute(model, ids, mask, types, views="classes", steps=1).attributions
+    for c in range(3):
+        forward = lambda ids, types, mask: -torch.log_softmax(
+            model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits, -1)[:, c]
+        theirs = LayerGradientXActivation(forward, model.bert.embeddings).attribute(
+            ids, additional_forward_args=(types, mask))
+        assert ((ours[:, c] - theirs).norm() / theirs.norm()) < 1e-5
+
+
+def test_gold_view_equals_captum_on_the_loss():
+    model = tiny_bert(num_labels=2).double()
+    ids, mask, types = make_batch(True)
+    labels = torch.tensor([1, 0, 1])
+    ours = attribute(model, ids, mask, types, labels, views="gold", steps=8).attributions[:, 0]
+    loss = lambda z: torch.nn.functional.cross_entropy(z, labels.repeat(len(z) // 3), reduction="none")
+    theirs = GatedEmbeddings(tiny_bert(num_labels=2).double()).captum(ids, mask, types, loss, 8, "right")
+    assert ((ours - theirs).norm() / theirs.norm()) < 1e-5
+
+
+def test_completeness_converges(capsys):
+    model = tiny_bert(num_labels=3).double()
+    ids, mask, types = make_batch(True)
+    with torch.no_grad():
+        full = -torch.log_softmax(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits, -1)[:, 1]
+        zero = torch.zeros(3, 9, 32, dtype=torch.float64)
+        from kdviz.attribution import embedding_output_replaced
+        with embedding_output_replaced(model, zero):
+            at_zero = -torch.log_softmax(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits,
+                                         -1)[:, 1]
+    deltas = []
+    for steps in (1, 4, 16, 64, 256):
+        total = attribute(model, ids, mask, types, views=1, steps=steps, rule="middle").attributions.sum(dim=(1, 2, 3))
+        deltas.append((total - (full - at_zero)).abs().max().item())
+    with capsys.disabled():
+        print("\ncompleteness |sum(a) - (F(x) - F(0))|, middle rule, m = 1, 4, 16, 64, 256:",
+              ", ".join(f"{d:.2e}" for d in deltas))
+    assert deltas[-1] < 1e-4 and deltas[-1] < deltas[0] / 100
+    assert all(later <= earlier * 1.01 for earlier, later in zip(deltas[1:], deltas[2:]))
+
+
+def test_step_chunks_give_the_same_result():
+    model = tiny_bert(num_labels=3).double()
+    ids, mask, types = make_batch(False)
+    whole = attribute(model, ids, mask, types, views="classes", steps=8).attributions
+    chunked = attribute(model, ids, mask, types, views="classes", steps=8, step_chunk=3).attributions
+    torch.testing.assert_close(whole, chunked)
+
+
+def test_token_scores_top_k_norm_and_padding():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 1, 5, 8, dtype=torch.float64, generator=generator)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    a[0, :, 3:] = 0
+    scores = token_scores(a, mask, top_k=3)
+    expected = a.abs().topk(3, dim=-1).values.norm(dim=-1)
+    expected = expected / expected.norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(scores, expected)
+    assert torch.all(scores[0, 0, 3:] == 0)
+    torch.testing.assert_close(scores.norm(dim=-1), torch.ones(2, 1, dtype=torch.float64))
+    full = token_scores(a, mask)
+    torch.testing.assert_close(full, a.norm(dim=-1) / a.norm(dim=-1).norm(dim=-1, keepdim=True))
+
+
+def student_attribution_loss(model, ids, mask, types, labels, teacher_scores, steps=2):
+    result = integrated_gradients(model, ids, mask, types, labels, views="gold", steps=steps, create_graph=True)
+    return attribution_loss(teacher_scores, token_scores(result.attributions, mask))
+
+
+def test_gradcheck_of_the_attribution_loss_with_respect_to_student_parameters():
+    model = tiny_bert(num_labels=2, layers=1, hidden=8, intermediate_size=8).double()
+    ids, mask, types = make_batch(True)
+    ids, mask, types = ids[:2, :7], mask[:2, :7], types[:2, :7]
+    labels = torch.tensor([1, 0])
+    teacher_scores = token_scores(torch.rand(2, 1, 7, 8, dtype=torch.float64), mask)
+    checked = {
+        "word_embeddings": model.bert.embeddings.word_embeddings.weight,
+        "embedding_layer_norm": model.bert.embeddings.LayerNorm.weight,
+        "query": model.bert.encoder.layer[0].attention.self.query.weight,
+        "ffn": model.bert.encoder.layer[0].output.dense.weight,
+    }
+    for name, parameter in checked.items():
+        original = parameter.detach().clone()
+        rows = original[:1] if name != "word_embeddings" else original[ids[0, :3]]
+
+        def loss_of(values, parameter=parameter, name=name, original=original):
+            patched = original.clone()
+            if name == "word_embeddings":
+                patched[ids[0, :3]] = values
+            else:
+                patched[:1] = values
+            with torch.nn.utils.stateless._reparametrize_module(model, {_param_name(model, parameter): patched}):
+                return student_attribution_loss(model, ids, mask, types, labels, teacher_scores)
+
+        assert torch.autograd.gradcheck(loss_of, (rows.clone().requires_grad_(True),), eps=1e-6, atol=1e-5), name
+
+
+def _param_name(model, parameter):
+    return next(name for name, p in model.named_parameters() if p is parameter)
+
+
+def test_attribution_loss_trains_every_student_parameter():
+    model = tiny_bert(num_labels=2).double().train()
+    ids, mask, types = make_batch(True)
+    teacher_scores = token_scores(torch.rand(3, 1, 9, 32, dtype=torch.float64), mask)
+    student_attribution_loss(model, ids, mask, types, torch.tensor([1, 0, 1]), teacher_scores).backward()
+    untouched = [name for name, p in model.named_parameters()
+                 if p.grad is None or p.grad.abs().sum() == 0]
+    # the pooler and classifier bias have no second-order path into d(loss)/d(embedding)
+    assert set(untouched) <= {"classifier.bias", "bert.embeddings.token_type_embeddings.weight"}, untouched
+    assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+
+
+def test_three_class_multi_view_loss_is_the_sum_of_single_views():
+    model = tiny_bert(num_labels=3).double()
+    ids, mask, types = make_batch(True)
+    teacher = token_scores(torch.rand(3, 3, 9, 32, dtype=torch.float64), mask)
+    multi = integrated_gradients(model, ids, mask, types, views="classes", steps=2, create_graph=True)
+    total = attribution_loss(teacher, token_scores(multi.attributions, mask))
+    singles = 0
+    for c in range(3):
+        single = integrated_gradients(model, ids, mask, types, views=c, steps=2, create_graph=True)
+        singles = singles + attribution_loss(teacher[:, c:c + 1], token_scores(single.attributions, mask))
+    torch.testing.assert_close(total, singles)
+
+
+def test_two_class_normalised_views_are_identical():
+    model = tiny_bert(num_labels=2).double()
+    ids, mask, types = make_batch(True)
+    scores = attribute(model, ids, mask, types, views="classes", steps=1).token_scores()
+    torch.testing.assert_close(scores[:, 0], scores[:, 1])
+    gold = attribute(model, ids, mask, types, torch.tensor([0, 1, 1]), views="gold").token_scores()
+    torch.testing.assert_close(gold[:, 0], scores[:, 0])
+
+
+def test_fused_attention_is_refused_for_the_student_side():
+    model = tiny_bert(num_labels=2)
+    model.set_attn_implementation("sdpa")
+    ids, mask, types = make_batch(False)
+    with pytest.raises(ValueError, match="attn_implementation='eager'"):
+        integrated_gradients(model, ids, mask, types, views=0, create_graph=True)
+    attribute(model, ids, mask, types, views=0)  # first order is fine
+
+
+def test_right_rule_reuses_the_unscaled_pass():
+    model = tiny_bert(num_labels=2).double()
+    ids, mask, types = make_batch(True)
+    result = integrated_gradients(model, ids, mask, types, views="classes", steps=4, output_hidden_states=True)
+    with torch.no_grad():
+        plain = model(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True)
+    torch.testing.assert_close(result.logits, plain.logits)
+    assert len(result.hidden_states) == len(plain.hidden_states)
+    torch.testing.assert_close(result.hidden_states[-1], plain.hidden_states[-1])
+
+
+def test_result_saves_and_loads(tmp_path):
+    model = tiny_bert(num_labels=3)
+    ids, mask, types = make_batch(True)
+    result = attribute(model, ids, mask, types, views="classes", steps=2)
+    result.tokens = [["[CLS]", "<b>"], ["a"], ["b"]]
+    result.save(tmp_path / "a.safetensors")
+    loaded = Attribution.load(tmp_path / "a.safetensors")
+    torch.testing.assert_close(loaded.attributions, result.attributions)
+    torch.testing.assert_close(loaded.targets, result.targets)
+    assert loaded.views == ["class 0", "class 1", "class 2"] and loaded.tokens == result.tokens
+    assert (loaded.steps, loaded.rule) == (2, "right")
+
+
+def test_riemann_weights_sum_to_one():
+    for rule in ("right", "left", "middle", "trapezoid"):
+        alphas, weights = riemann_rule(5, rule)
+        assert weights.sum().item() == pytest.approx(1.0)
+        assert 0 <= alphas.min() and alphas.max() <= 1
+    assert riemann_rule(4, "right")[0].tolist() == [0.25, 0.5, 0.75, 1.0]

@@ -220,7 +220,8 @@ def integrated_gradients(
 
     Args:
         model: a BERT-family ``...ForSequenceClassification`` model (its ``base_model.embeddings``
-            is the attributed block). Its train/eval mode is left as it is.
+            is the attributed block), or such a model wrapped in ``DistributedDataParallel``.
+            Its train/eval mode is left as it is.
         input_ids: (B, L) token ids.
         attention_mask: (B, L), 1 for real tokens; padded positions get zero attribution.
         token_type_ids: (B, L) segment ids, or None.
@@ -236,12 +237,13 @@ def integrated_gradients(
     Returns:
         A :class:`StudentAttribution` with attributions of shape (B, V, L, H).
     """
+    core = getattr(model, "module", model)  # under DistributedDataParallel: hook the model, forward the wrapper
     if create_graph:
-        check_double_backward(model)
+        check_double_backward(core)
     alphas, weights = riemann_rule(steps, rule)
     batch = input_ids.shape[0]
-    num_views = len(view_names(views, model.config.num_labels))
-    embedded = model.base_model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, H)
+    num_views = len(view_names(views, core.config.num_labels))
+    embedded = core.base_model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, H)
     if not create_graph:
         embedded = embedded.detach()
     alphas, weights = alphas.to(embedded), weights.to(embedded)
@@ -259,7 +261,7 @@ def integrated_gradients(
             if not create_graph:
                 scaled = scaled.detach().requires_grad_(True)
             flat = scaled.reshape(copies * batch, *embedded.shape[1:])
-            with embedding_output_replaced(model, flat):
+            with embedding_output_replaced(core, flat):
                 out = model(input_ids=_repeat(input_ids, copies), attention_mask=_repeat(attention_mask, copies),
                             token_type_ids=_repeat(token_type_ids, copies),
                             output_hidden_states=output_hidden_states)

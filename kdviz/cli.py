@@ -1,4 +1,4 @@
-"""The ``kdviz`` command: ``kdviz tasks`` and ``kdviz finetune``."""
+"""The ``kdviz`` command: ``kdviz tasks``, ``kdviz finetune`` and ``kdviz distill``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,64 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from kdviz.config import DistillConfig, preset, preset_names, read_config_values
+    from kdviz.distill import distill
+    from kdviz.report import format_metrics_table
+
+    if args.list_presets:
+        print("\n".join(preset_names()))
+        return 0
+    values = preset(args.preset) if args.preset else {}
+    if args.config:
+        values.update(read_config_values(args.config))
+    values.update({name: value for name, value in vars(args).items()
+                   if name in _CONFIG_FIELDS and value is not None})
+    config = DistillConfig.from_dict(values)
+    result = distill(config, resume=args.resume, overwrite=args.overwrite)
+    print(f"\nBest dev metrics of the student ({'+'.join(config.method_terms)}), run folder {config.output_dir}:\n")
+    print(format_metrics_table({"student": result["best"]}, result["task"]))
+    return 0
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per DistillConfig field (``--w-kd 0.8``); unset options leave the preset's value."""
+    import dataclasses
+
+    from kdviz.config import DistillConfig
+
+    for field in dataclasses.fields(DistillConfig):
+        option = "--" + field.name.replace("_", "-")
+        kind = str(field.type)
+        help_text = field.metadata.get("help", "")
+        if kind.startswith("list[int]"):
+            parser.add_argument(option, dest=field.name, type=int, nargs="+", help=help_text)
+        elif kind.startswith("bool"):
+            parser.add_argument(option, dest=field.name, type=_boolean, metavar="BOOL", help=help_text)
+        else:
+            convert = int if kind.startswith("int") else float if kind.startswith("float") else str
+            parser.add_argument(option, dest=field.name, type=convert, help=help_text)
+
+
+def _config_fields() -> set[str]:
+    import dataclasses
+
+    from kdviz.config import DistillConfig
+
+    return {f.name for f in dataclasses.fields(DistillConfig)}
+
+
+_CONFIG_FIELDS = _config_fields()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kdviz`` command."""
     parser = argparse.ArgumentParser(prog="kdviz", description="Distil BERT models on GLUE and see what it does.")
@@ -51,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, default=42)
     tune.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     tune.set_defaults(run=_finetune)
+
+    distil = commands.add_parser(
+        "distill", help="distil a student from a fine-tuned teacher (preset < config file < options)")
+    distil.add_argument("--preset", help="METHOD/TASK, e.g. adkd/sst2 (see --list-presets)")
+    distil.add_argument("--config", help="YAML or JSON file of DistillConfig fields")
+    distil.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    distil.add_argument("--overwrite", action="store_true", help="replace a non-empty run folder")
+    distil.add_argument("--list-presets", action="store_true", help="print the presets and stop")
+    _add_config_arguments(distil)
+    distil.set_defaults(run=_distill)
     return parser
 
 

@@ -58,3 +58,32 @@ def write_loss_figure(path: Path, log_history: list[dict], title: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
+
+
+def write_loss_terms_figure(path: Path, records: list[dict], title: str) -> Path:
+    """Plot each logged loss term (``loss_<term>``) against the training step, one panel per term.
+
+    Args:
+        path: PNG file to write (its folder is created).
+        records: the run's ``history/loss_terms.jsonl`` records.
+        title: figure title.
+
+    Returns:
+        ``path``.
+    """
+    from matplotlib.figure import Figure
+
+    names = sorted({k for r in records for k in r if k.startswith("loss_")})
+    figure = Figure(figsize=(3.2 * max(len(names), 1), 2.8), dpi=100)
+    for i, name in enumerate(names, start=1):
+        axes = figure.add_subplot(1, len(names), i)
+        points = [(r["step"], r[name]) for r in records if name in r]
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker=".")
+        axes.set_title(name.removeprefix("loss_"))
+        axes.set_xlabel("step")
+        axes.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path

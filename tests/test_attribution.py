@@ -1,8 +1,8 @@
 import pytest
 import torch
-from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
 from conftest import tiny_bert
+from kdviz.captum_bridge import captum_embedding_attributions
 from kdviz.attribution import Attribution, attribute, integrated_gradients, riemann_rule, token_scores
 from kdviz.losses import attribution_loss
 
@@ -21,26 +21,8 @@ def make_batch(pairs: bool, seed: int = 0):
     return ids, mask, types
 
 
-class GatedEmbeddings:
-    """Lets captum's LayerIntegratedGradients on model.bert.embeddings start from a zero layer output.
-
-    captum's layer baseline is the layer's output for baseline *inputs*; a gate input multiplies the
-    embedding output (1 for the input, 0 for the baseline), so the layer's baseline output is zero.
-    """
-
-    def __init__(self, model):
-        self.model, self.gate = model, None
-        model.bert.embeddings.register_forward_hook(lambda module, args, out: out * self.gate)
-
-    def captum(self, ids, mask, types, target_fn, steps, method):
-        def forward(gate, ids, types, mask):
-            self.gate = gate.view(-1, 1, 1)
-            return target_fn(self.model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits)
-
-        ones = torch.ones(len(ids), dtype=torch.float64)
-        return LayerIntegratedGradients(forward, self.model.bert.embeddings).attribute(
-            ones, baselines=torch.zeros_like(ones), additional_forward_args=(ids, types, mask), n_steps=steps,
-            method=f"riemann_{method}")
+def captum(model, ids, mask, types, target, steps, rule="right"):
+    return captum_embedding_attributions(model, ids, mask, types, target, steps=steps, rule=rule)
 
 
 @pytest.mark.parametrize("pairs", [False, True])
@@ -50,9 +32,8 @@ def test_equal_to_captum_layer_integrated_gradients(pairs, steps, rule):
     model = tiny_bert(num_labels=3).double()
     ids, mask, types = make_batch(pairs)
     ours = attribute(model, ids, mask, types, views="classes", steps=steps, rule=rule).attributions
-    gated = GatedEmbeddings(tiny_bert(num_labels=3).double())
     for c in range(3):
-        theirs = gated.captum(ids, mask, types, lambda z: -torch.log_softmax(z, -1)[:, c], steps, rule)
+        theirs = captum(model, ids, mask, types, lambda z: -torch.log_softmax(z, -1)[:, c], steps, rule)
         if rule == "trapezoid":
             theirs = theirs * steps / (steps - 1)  # captum's trapezoid weights sum to (m-1)/m, ours to 1
         error = (ours[:, c] - theirs).norm() / theirs.norm()
@@ -66,11 +47,16 @@ def test_one_step_equals_captum_layer_gradient_x_activation(pairs):
     ids, mask, types = make_batch(pairs)
     ours = attribute(model, ids, mask, types, views="classes", steps=1).attributions
     for c in range(3):
-        forward = lambda ids, types, mask: -torch.log_softmax(
-            model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits, -1)[:, c]
-        theirs = LayerGradientXActivation(forward, model.bert.embeddings).attribute(
-            ids, additional_forward_args=(types, mask))
+        theirs = captum_embedding_attributions(model, ids, mask, types, lambda z: -torch.log_softmax(z, -1)[:, c],
+                                               method="input_x_gradient")
         assert ((ours[:, c] - theirs).norm() / theirs.norm()) < 1e-5
+
+
+def test_captum_deeplift_runs_on_the_embedding_output():
+    model = tiny_bert(num_labels=2).double()
+    ids, mask, types = make_batch(True)
+    result = captum_embedding_attributions(model, ids, mask, types, lambda z: z[:, 1], method="deeplift")
+    assert result.shape == (3, 9, 32) and torch.isfinite(result).all() and result.abs().sum() > 0
 
 
 def test_gold_view_equals_captum_on_the_loss():
@@ -79,7 +65,7 @@ def test_gold_view_equals_captum_on_the_loss():
     labels = torch.tensor([1, 0, 1])
     ours = attribute(model, ids, mask, types, labels, views="gold", steps=8).attributions[:, 0]
     loss = lambda z: torch.nn.functional.cross_entropy(z, labels.repeat(len(z) // 3), reduction="none")
-    theirs = GatedEmbeddings(tiny_bert(num_labels=2).double()).captum(ids, mask, types, loss, 8, "right")
+    theirs = captum(model, ids, mask, types, loss, 8)
     assert ((ours - theirs).norm() / theirs.norm()) < 1e-5
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kdviz.data import DEFAULT_MAX_LENGTH
@@ -31,23 +32,32 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _distill(args: argparse.Namespace) -> int:
-    from kdviz.config import DistillConfig, preset, preset_names, read_config_values
+    from kdviz.config import preset_names
     from kdviz.distill import distill
     from kdviz.report import format_metrics_table
 
     if args.list_presets:
         print("\n".join(preset_names()))
         return 0
+    config = config_from_arguments(args)
+    result = distill(config, resume=args.resume, overwrite=args.overwrite)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, process 0 reports
+        return 0
+    print(f"\nBest dev metrics of the student ({'+'.join(config.method_terms)}), run folder {config.output_dir}:\n")
+    print(format_metrics_table({"student": result["best"]}, result["task"]))
+    return 0
+
+
+def config_from_arguments(args: argparse.Namespace):
+    """The run's config: the preset's values, then the config file's, then the options given."""
+    from kdviz.config import DistillConfig, preset, read_config_values
+
     values = preset(args.preset) if args.preset else {}
     if args.config:
         values.update(read_config_values(args.config))
     values.update({name: value for name, value in vars(args).items()
                    if name in _CONFIG_FIELDS and value is not None})
-    config = DistillConfig.from_dict(values)
-    result = distill(config, resume=args.resume, overwrite=args.overwrite)
-    print(f"\nBest dev metrics of the student ({'+'.join(config.method_terms)}), run folder {config.output_dir}:\n")
-    print(format_metrics_table({"student": result["best"]}, result["task"]))
-    return 0
+    return DistillConfig.from_dict(values)
 
 
 def _boolean(text: str) -> bool:

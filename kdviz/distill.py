@@ -107,12 +107,74 @@ def _probe(config, data, tokenizer, teacher, views, device, run_dir: Path) -> di
             "token_type_ids": batch.get("token_type_ids"), "labels": batch["labels"]}
 
 
+def training_arguments_for(config: DistillConfig, checkpoints: Path, **overrides) -> TrainingArguments:
+    """The run's ``TrainingArguments``: AD-KD's optimiser (AdamW, eps 1e-8, no weight decay, no
+    warm-up, linear decay, clipping at 1.0), an evaluation and a checkpoint every epoch, the best
+    epoch kept by the task's main metric."""
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=config.learning_rate,
+        weight_decay=0.0,
+        adam_epsilon=1e-8,
+        warmup_steps=0,
+        lr_scheduler_type="linear",
+        max_grad_norm=config.max_grad_norm,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=get_task(config.task).main_metric,
+        greater_is_better=True,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        bf16=config.bf16,
+        remove_unused_columns=False,
+        report_to="none",
+        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),  # without it, torchrun on CPUs would not set up gloo DDP
+        ddp_find_unused_parameters=False,
+        **overrides,
+    )
+
+
+def _prepare_data(config: DistillConfig, data, tokenizer, teacher, run_dir: Path, device):
+    """Tokenise the splits and, for the attribution loss, load or compute the teacher cache."""
+    task = get_task(config.task)
+    encoded = tokenize_glue(data, tokenizer, task, config.max_length)
+    encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
+    if not (config.beta and config.teacher_cache):
+        return encoded, None
+    top_k = config.top_k if config.top_k < teacher.config.hidden_size else None
+    settings = TeacherAttributionSettings(views=resolve_views(config, task.num_labels), steps=config.ig_steps,
+                                          rule=config.ig_rule, top_k=top_k)
+    description = {"task": task.name, "split": "train", "subset": config.train_subset, "seed": config.seed,
+                   "max_length": config.max_length}
+    cache = load_or_compute_teacher_cache(run_dir / runs.TEACHER_CACHE, teacher.to(device), encoded["train"],
+                                          tokenizer, settings, description)
+    return encoded, cache
+
+
+def _write_run_header(config: DistillConfig, teacher, run_dir: Path, replace: bool) -> None:
+    if run_dir.exists() and replace:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / runs.CONFIG)
+    task = get_task(config.task)
+    (run_dir / runs.TEACHER).write_text(json.dumps(
+        {"reference": str(config.teacher), "label_names": list(task.label_names),
+         "layers": teacher.config.num_hidden_layers, "hidden_size": teacher.config.hidden_size}, indent=2))
+
+
 def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
             **training_arguments) -> dict:
     """Distil a student from a teacher as ``config`` says and write the run folder.
 
     Every input is checked (task, data, teacher, label count, tokenizers, output folder) before the
-    teacher cache or training starts.
+    teacher cache or training starts. Under ``torchrun`` every process trains; process 0 alone
+    checks and writes the run folder, and computes the teacher cache before the others read it.
 
     Args:
         config: the run.
@@ -128,10 +190,11 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     task = get_task(config.task)
     run_dir = Path(config.output_dir)
     checkpoints = run_dir / runs.CHECKPOINTS
-    if resume:
-        if not any(checkpoints.glob("checkpoint-*")):
-            raise FileNotFoundError(f"Nothing to resume: no checkpoint in {str(checkpoints)!r}.")
-    else:
+    args = training_arguments_for(config, checkpoints, **training_arguments)
+    main_process = args.process_index == 0
+    if resume and not any(checkpoints.glob("checkpoint-*")):
+        raise FileNotFoundError(f"Nothing to resume: no checkpoint in {str(checkpoints)!r}.")
+    if not resume and main_process:
         check_output_dir(run_dir, overwrite)
     data = load_glue(task, config.data_dir, train_subset=config.train_subset, eval_subset=config.eval_subset,
                      seed=config.seed)
@@ -146,54 +209,15 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
             teacher.config.hidden_size, variant=config.alp_variant, representation=config.alp_representation,
             include_embeddings=config.alp_include_embeddings, overlap=config.alp_overlap,
             temperature=config.alp_temperature)
+        if resume:
+            _load_projection(projection, checkpoints)
 
-    if run_dir.exists() and overwrite and not resume:
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / runs.CONFIG)
-    (run_dir / runs.TEACHER).write_text(json.dumps(
-        {"reference": str(config.teacher), "label_names": list(task.label_names),
-         "layers": teacher.config.num_hidden_layers, "hidden_size": teacher.config.hidden_size}, indent=2))
+    with args.main_process_first(desc="run folder, tokenisation and teacher cache"):
+        if main_process:
+            _write_run_header(config, teacher, run_dir, replace=overwrite and not resume)
+        encoded, cache = _prepare_data(config, data, tokenizer, teacher, run_dir, args.device)
 
-    encoded = tokenize_glue(data, tokenizer, task, config.max_length)
-    encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
     views = resolve_views(config, task.num_labels)
-    cache = None
-    if config.beta and config.teacher_cache:
-        settings = TeacherAttributionSettings(views=views, steps=config.ig_steps, rule=config.ig_rule,
-                                              top_k=config.top_k if config.top_k < teacher.config.hidden_size
-                                              else None)
-        description = {"task": task.name, "split": "train", "subset": config.train_subset, "seed": config.seed,
-                       "max_length": config.max_length}
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        cache = load_or_compute_teacher_cache(run_dir / runs.TEACHER_CACHE, teacher.to(device), encoded["train"],
-                                              tokenizer, settings, description)
-
-    args = TrainingArguments(
-        output_dir=str(checkpoints),
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=64,
-        learning_rate=config.learning_rate,
-        weight_decay=0.0,
-        adam_epsilon=1e-8,
-        warmup_steps=0,
-        lr_scheduler_type="linear",
-        max_grad_norm=config.max_grad_norm,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=task.main_metric,
-        greater_is_better=True,
-        logging_steps=config.logging_steps,
-        seed=config.seed,
-        bf16=config.bf16,
-        remove_unused_columns=False,
-        report_to="none",
-        dataloader_pin_memory=torch.cuda.is_available(),
-        **training_arguments,
-    )
     dev = {split: encoded[split] for split in task.validation_splits}
     trainer = DistillationTrainer(
         model=student,
@@ -213,11 +237,9 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     trainer.add_callback(history)
     if projection is not None:
         trainer.add_callback(ProjectionCheckpointCallback(projection))
-        if resume:
-            _load_projection(projection, checkpoints)
     for callback in callbacks:
         trainer.add_callback(callback)
-    if config.probe_size:
+    if config.probe_size and main_process:
         history.probe_batch = _probe(config, data, tokenizer, trainer.teacher, views, args.device, run_dir)
 
     trainer.train(resume_from_checkpoint=True if resume else None)

@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from transformers import TrainingArguments
 
 from kdviz.data import DEFAULT_MAX_LENGTH, load_glue, tokenize_glue
@@ -121,6 +122,8 @@ def finetune(
         logging_steps=10,
         seed=seed,
         report_to="none",
+        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
         **training_arguments,
     )
     trainer = GlueTrainer(

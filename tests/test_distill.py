@@ -1,0 +1,186 @@
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertTokenizer, TrainerCallback
+
+import kdviz.distill
+import kdviz.trainer
+from conftest import REPO, tiny_bert
+from kdviz.config import DistillConfig, preset
+from kdviz.distill import distill
+from kdviz.runs import load_run
+from kdviz.trainer import NonFiniteLossError
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory, offline_teacher_dir):
+    """A tiny random 4-layer BERT 'fine-tuned' classifier with the bert-base-uncased tokenizer."""
+    folder = tmp_path_factory.mktemp("tiny_teacher")
+    tiny_bert(num_labels=2, layers=4).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(folder)
+    return folder
+
+
+def tiny_config(teacher, output, method="adkd+alp", task="sst2", **overrides):
+    values = preset(f"{method}/{task}")
+    values.update(teacher=str(teacher), output_dir=str(output), train_subset=64, eval_subset=32, epochs=2,
+                  batch_size=16, logging_steps=2, probe_size=4, student_layers=2, top_k=20)
+    values.update(overrides)
+    return DistillConfig.from_dict(values)
+
+
+def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
+    config = tiny_config(tiny_teacher, tmp_path / "run")
+    result = distill(config)
+    run = load_run(tmp_path / "run")
+    assert run.config == config.to_dict()
+    assert run.teacher["reference"] == str(tiny_teacher) and run.teacher["layers"] == 4
+    assert run.metrics["best"]["accuracy"] == result["best"]["accuracy"]
+    assert [h["epoch"] for h in run.metrics["history"]] == [1.0, 2.0]
+    logged = [r["step"] for r in run.loss_terms]
+    assert logged == [2, 4, 6, 8]  # 64 examples / 16 per batch = 4 steps an epoch
+    for record in run.loss_terms:
+        assert {"loss_ce", "loss_kd", "loss_attribution", "loss_layer_projection"} <= set(record)
+        assert all(math.isfinite(record[k]) for k in record if k.startswith("loss"))
+    assert [r["step"] for r in run.alp_weights] == logged
+    alpha = torch.tensor(run.alp_weights[-1]["alpha"])
+    assert alpha.shape == (2, 4)
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(2))
+    assert sorted(run.probe_student) == logged
+    assert run.probe_teacher["scores"].shape[:2] == (4, 1) and len(run.probe) == 4
+    assert run.probe_student[2]["scores"].shape == run.probe_teacher["scores"].shape
+    assert run.probe[0]["tokens"][0] == "[CLS]"
+    student, tokenizer = run.load_student()
+    assert student.config.num_hidden_layers == 2
+    exported = AutoModelForSequenceClassification.from_pretrained(run.student_dir, attn_implementation="eager")
+    batch = tokenizer(["a charming film", "tedious"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        assert torch.equal(student(**batch).logits, exported.eval()(**batch).logits)
+    for name in ("metrics.md", "figures/loss_terms.png", "config.yaml"):
+        assert (run.path / name).is_file()
+    assert any((run.path / "teacher_cache").glob("teacher-*.safetensors"))
+
+
+def test_terms_can_be_switched_off(tiny_teacher, tmp_path, real_glue_env):
+    distill(tiny_config(tiny_teacher, tmp_path / "kd", method="kd", epochs=1))
+    run = load_run(tmp_path / "kd")
+    assert {k for r in run.loss_terms for k in r if k.startswith("loss_")} == {"loss_ce", "loss_kd"}
+    assert run.alp_weights == [] and not (run.path / "teacher_cache").exists()
+
+
+def test_teacher_is_not_run_during_training_with_the_cache(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
+    calls = {"during_training": 0, "training": False}
+    original = kdviz.distill.load_teacher
+
+    def counted(*args, **kwargs):
+        teacher, tokenizer = original(*args, **kwargs)
+        teacher.register_forward_hook(
+            lambda *a: calls.__setitem__("during_training", calls["during_training"] + calls["training"]))
+        return teacher, tokenizer
+
+    class Window(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            calls["training"] = True
+
+        def on_step_end(self, *a, **k):
+            calls["training"] = False
+
+    monkeypatch.setattr(kdviz.distill, "load_teacher", counted)
+    distill(tiny_config(tiny_teacher, tmp_path / "adkd", method="adkd", epochs=1), callbacks=[Window()])
+    assert calls["during_training"] == 0
+    distill(tiny_config(tiny_teacher, tmp_path / "live", method="adkd", epochs=1, teacher_cache=False),
+            callbacks=[Window()])
+    assert calls["during_training"] == 4  # one teacher pass per step without the cache
+
+
+class Interrupt(TrainerCallback):
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step == self.at_step:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tiny_teacher, tmp_path, real_glue_env):
+    whole = distill(tiny_config(tiny_teacher, tmp_path / "whole", epochs=3))
+    config = tiny_config(tiny_teacher, tmp_path / "cut", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        distill(config, callbacks=[Interrupt(at_step=6)])  # in epoch 2, after the epoch-1 checkpoint
+    assert (tmp_path / "cut" / "checkpoints" / "checkpoint-4").is_dir()
+    resumed = distill(config, resume=True)
+    assert resumed["best"]["accuracy"] == whole["best"]["accuracy"]
+    assert resumed["best"]["loss"] == pytest.approx(whole["best"]["loss"], rel=1e-5)
+    assert [r["step"] for r in load_run(tmp_path / "cut").loss_terms] == [2, 4, 6, 8, 10, 12]
+
+
+def test_non_finite_loss_stops_with_the_term_and_step(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
+    real_kd = kdviz.trainer.kd_loss
+    state = {"calls": 0}
+
+    def breaks_in_epoch_two(*args, **kwargs):
+        state["calls"] += 1
+        value = real_kd(*args, **kwargs)
+        return value * float("nan") if state["calls"] > 5 else value
+
+    monkeypatch.setattr(kdviz.trainer, "kd_loss", breaks_in_epoch_two)
+    with pytest.raises(NonFiniteLossError, match=r"training step 6: kd=nan"):
+        distill(tiny_config(tiny_teacher, tmp_path / "nan", method="kd"))
+    assert (tmp_path / "nan" / "checkpoints" / "checkpoint-4" / "model.safetensors").is_file()
+
+
+def test_tokenizer_mismatch_is_refused_before_training(tiny_teacher, tmp_path, real_glue_env):
+    other = tmp_path / "other_student"
+    vocab = other / "vocab.txt"
+    other.mkdir()
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "film"]) + "\n")
+    BertTokenizer(str(vocab)).save_pretrained(other)
+    tiny_bert(num_labels=2, layers=2, vocab_size=8).save_pretrained(other)
+    config = tiny_config(tiny_teacher, tmp_path / "run", student_init=str(other))
+    with pytest.raises(ValueError, match="tokenizers differ"):
+        distill(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_folder_is_kept(tiny_teacher, tmp_path, real_glue_env):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        distill(tiny_config(tiny_teacher, tmp_path / "run"))
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+def test_mnli_multi_view_and_matched_plus_mismatched_selection(tmp_path, fixture_glue_dir, offline_teacher_dir):
+    teacher = tmp_path / "mnli_teacher"
+    tiny_bert(num_labels=3, layers=2).save_pretrained(teacher)
+    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(teacher)
+    config = tiny_config(teacher, tmp_path / "run", method="adkd+alp", task="mnli", data_dir=str(fixture_glue_dir),
+                         student_layers=1, batch_size=2, epochs=1, probe_size=2, logging_steps=1)
+    result = distill(config)
+    best = result["best"]
+    assert best["accuracy"] == pytest.approx(
+        (best["validation_matched_accuracy"] + best["validation_mismatched_accuracy"]) / 2)
+    run = load_run(tmp_path / "run")
+    assert run.probe_teacher["scores"].shape[1] == 3  # one view per class
+    assert run.config["temperature"] == 3 and run.loss_terms[0]["temperature"] == 3  # annealed from T = 3
+
+
+@pytest.mark.slow
+def test_two_process_run_matches_one_process(sst2_teacher, tmp_path, glue_dir):
+    common = ["--preset", "adkd+alp/sst2", "--teacher", str(sst2_teacher["dir"]), "--data-dir", str(glue_dir),
+              "--train-subset", "512", "--epochs", "1", "--logging-steps", "8", "--probe-size", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "kdviz", "distill", *common, "--batch-size", "32",
+                    "--output-dir", str(tmp_path / "one")], check=True, env=env, cwd=REPO, capture_output=True)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    subprocess.run([*launcher, "-m", "kdviz", "distill", *common, "--batch-size", "16",
+                    "--output-dir", str(tmp_path / "two")], check=True, env=env, cwd=REPO, capture_output=True)
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())["best"]["accuracy"]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())["best"]["accuracy"]
+    print(f"\n2-process vs 1-process dev accuracy (global batch 32): {two:.4f} vs {one:.4f}")
+    assert abs(one - two) <= 0.02

@@ -22,9 +22,14 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.installed
 
+# The main job: fine-tune the offline teacher on 2,000 real SST-2 examples, distil a 2-layer student
+# with AD-KD + ALP-KD on the same examples, score both on the full dev set, write runs/demo/.
 demo: install
 	$(BIN)/kdviz finetune --task sst2 --model offline-minilm --train-subset 2000 --epochs 1 --lr 1e-4 \
 		--output $(DEMO_DIR)/teacher --overwrite
+	$(BIN)/kdviz distill --preset adkd+alp/sst2 --teacher $(DEMO_DIR)/teacher --student-layers 2 \
+		--train-subset 2000 --epochs 2 --output-dir $(DEMO_DIR)/student --overwrite
+	@echo; cat $(DEMO_DIR)/student/metrics.md; echo "Figures: $(DEMO_DIR)/student/figures/"
 
 test: install
 	$(BIN)/python -m pytest

@@ -16,7 +16,8 @@ from kdviz.data import load_glue, tokenize_glue
 from kdviz.finetune import check_output_dir
 from kdviz.models import build_student, load_classifier, load_teacher
 from kdviz.projection import LayerProjection
-from kdviz.report import write_loss_terms_figure, write_metrics_table
+from kdviz.report import write_figure, write_loss_terms_figure, write_metrics_table
+from kdviz.viz.render import layer_attention_figure
 from kdviz.tasks import get_task
 from kdviz.teacher_cache import TeacherAttributionSettings, load_or_compute_teacher_cache
 from kdviz.trainer import DistillationTrainer, ProjectionCheckpointCallback, resolve_views
@@ -262,12 +263,30 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         "best_checkpoint": Path(trainer.state.best_model_checkpoint or "").name or None,
     }
     if trainer.is_world_process_zero():
-        (run_dir / runs.METRICS).write_text(json.dumps(result, indent=2))
-        write_metrics_table(run_dir / runs.METRICS_TABLE, {f"student ({'+'.join(config.method_terms)})": result["best"]},
-                            task)
-        write_loss_terms_figure(run_dir / runs.FIGURES / "loss_terms.png", runs.read_jsonl(run_dir / runs.LOSS_TERMS),
-                                title=f"{task.name}: distillation loss terms")
+        _write_reports(config, result, run_dir, projection)
     return result
+
+
+def _write_reports(config: DistillConfig, result: dict, run_dir: Path, projection) -> None:
+    """metrics.json, metrics.md (the teacher's row too when its folder has kdviz metrics) and figures."""
+    task = get_task(config.task)
+    (run_dir / runs.METRICS).write_text(json.dumps(result, indent=2))
+    rows = {}
+    teacher_metrics = Path(config.teacher) / "metrics.json"
+    if teacher_metrics.is_file():
+        rows[f"teacher ({json.loads((run_dir / runs.TEACHER).read_text())['layers']} layers)"] = \
+            json.loads(teacher_metrics.read_text())["best"]
+    rows[f"student ({'+'.join(config.method_terms)})"] = result["best"]
+    write_metrics_table(run_dir / runs.METRICS_TABLE, rows, task)
+    figures = run_dir / runs.FIGURES
+    write_loss_terms_figure(figures / "loss_terms.png", runs.read_jsonl(run_dir / runs.LOSS_TERMS),
+                            title=f"{task.name}: distillation loss terms")
+    weights = runs.read_jsonl(run_dir / runs.ALP_WEIGHTS)
+    if weights and projection is not None:
+        figure = layer_attention_figure(
+            weights[-1]["alpha"], projection.student_layers, projection.teacher_layers, mask=projection.mask.numpy(),
+            title=f"{config.alp_variant} weights, mean of the last logging window (step {weights[-1]['step']})")
+        write_figure(figures / "layer_attention.png", figure)
 
 
 def _load_projection(projection: LayerProjection, checkpoints: Path) -> None:

@@ -87,3 +87,11 @@ def write_loss_terms_figure(path: Path, records: list[dict], title: str) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
+
+
+
+def write_figure(path: Path, figure) -> Path:
+    """Save a matplotlib figure as PNG (its folder is created) and return ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path

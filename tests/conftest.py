@@ -78,3 +78,14 @@ def sst2_teacher(tmp_path_factory, glue_dir) -> dict:
     result = finetune("sst2", "offline-minilm", output, data_dir=glue_dir, train_subset=2000, epochs=1,
                       learning_rate=1e-4, seed=42, disable_tqdm=True)
     return {"dir": output, "result": result}
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory, offline_teacher_dir):
+    """A tiny random 4-layer BERT 'fine-tuned' SST-2 classifier with the bert-base-uncased tokenizer."""
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny_teacher")
+    tiny_bert(num_labels=2, layers=4).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(folder)
+    return folder

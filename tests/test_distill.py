@@ -17,15 +17,6 @@ from kdviz.runs import load_run
 from kdviz.trainer import NonFiniteLossError
 
 
-@pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory, offline_teacher_dir):
-    """A tiny random 4-layer BERT 'fine-tuned' classifier with the bert-base-uncased tokenizer."""
-    folder = tmp_path_factory.mktemp("tiny_teacher")
-    tiny_bert(num_labels=2, layers=4).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(folder)
-    return folder
-
-
 def tiny_config(teacher, output, method="adkd+alp", task="sst2", **overrides):
     values = preset(f"{method}/{task}")
     values.update(teacher=str(teacher), output_dir=str(output), train_subset=64, eval_subset=32, epochs=2,

@@ -1,0 +1,1 @@
+"""Views of a distillation: token attributions and layer-attention weights (figures, HTML, widgets)."""

@@ -71,7 +71,7 @@ def main() -> None:
         result = distill(DistillConfig.from_dict(values), overwrite=True)
         row = {"method": method, "student_layers": 2, "seed": args.seed, "train_examples": result["train_examples"],
                "epochs": args.epochs, "accuracy": round(100 * result["best"]["accuracy"], 2),
-               "best_epoch": result["best"]["epoch"], "wall_s": round(time.perf_counter() - start)}
+               "best_epoch": result["best_epoch"], "wall_s": round(time.perf_counter() - start)}
         new_file = not csv_path.is_file()
         with open(csv_path, "a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=FIELDS)

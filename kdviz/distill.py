@@ -21,7 +21,7 @@ from kdviz.viz.render import layer_attention_figure
 from kdviz.tasks import get_task
 from kdviz.teacher_cache import TeacherAttributionSettings, load_or_compute_teacher_cache
 from kdviz.trainer import DistillationTrainer, ProjectionCheckpointCallback, resolve_views
-from kdviz.training import epoch_history, trainer_metrics
+from kdviz.training import glue_trainer_inputs, run_summary
 
 MODEL_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
 
@@ -219,15 +219,11 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         encoded, cache = _prepare_data(config, data, tokenizer, teacher, run_dir, args.device)
 
     views = resolve_views(config, task.num_labels)
-    dev = {split: encoded[split] for split in task.validation_splits}
     trainer = DistillationTrainer(
         model=student,
         args=args,
-        train_dataset=encoded["train"],
-        eval_dataset=dev if len(dev) > 1 else next(iter(dev.values())),
         processing_class=tokenizer,
-        compute_metrics=trainer_metrics(task),
-        glue_task=task,
+        **glue_trainer_inputs(encoded, task),
         teacher=teacher,
         config=config,
         teacher_cache=cache,
@@ -244,7 +240,6 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         history.probe_batch = _probe(config, data, tokenizer, trainer.teacher, views, args.device, run_dir)
 
     trainer.train(resume_from_checkpoint=True if resume else None)
-    best = trainer.evaluate()
     if trainer.is_world_process_zero():
         trainer.save_model(str(run_dir / runs.STUDENT))
         if projection is not None and projection.state_dict():
@@ -252,16 +247,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
 
             save_file({k: v.detach().cpu().contiguous() for k, v in projection.state_dict().items()},
                       str(run_dir / runs.PROJECTION))
-    result = {
-        "task": task.name,
-        "method_terms": config.method_terms,
-        "main_metric": task.main_metric,
-        "train_examples": len(encoded["train"]),
-        "dev_examples": {split: len(ds) for split, ds in dev.items()},
-        "history": epoch_history(trainer.state.log_history),
-        "best": {k.removeprefix("eval_"): v for k, v in best.items()},
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint or "").name or None,
-    }
+    result = run_summary(trainer, task, method_terms=config.method_terms)
     if trainer.is_world_process_zero():
         _write_reports(config, result, run_dir, projection)
     return result

@@ -15,7 +15,7 @@ from kdviz.data import DEFAULT_MAX_LENGTH, load_glue, tokenize_glue
 from kdviz.models import load_classifier
 from kdviz.report import write_loss_figure, write_metrics_table
 from kdviz.tasks import GlueTask, get_task
-from kdviz.training import GlueTrainer, epoch_history, trainer_metrics
+from kdviz.training import GlueTrainer, glue_trainer_inputs, run_summary
 
 METRICS_FILE = "metrics.json"
 
@@ -102,7 +102,6 @@ def finetune(
     data = load_glue(task, data_dir, train_subset=train_subset, eval_subset=eval_subset, seed=seed)
     network, tokenizer = load_classifier(model, task)
     encoded = tokenize_glue(data, tokenizer, task, max_length)
-    dev = {split: encoded[split] for split in task.validation_splits}
 
     if output.exists() and overwrite:
         shutil.rmtree(output)
@@ -129,25 +128,12 @@ def finetune(
     trainer = GlueTrainer(
         model=network.train(),
         args=args,
-        train_dataset=encoded["train"],
-        eval_dataset=dev if len(dev) > 1 else next(iter(dev.values())),
         processing_class=tokenizer,
-        compute_metrics=trainer_metrics(task),
-        glue_task=task,
+        **glue_trainer_inputs(encoded, task),
     )
     trainer.train()
-    best = trainer.evaluate()
     trainer.save_model(str(output))
-    result = {
-        "task": task.name,
-        "model": str(model),
-        "main_metric": task.main_metric,
-        "train_examples": len(encoded["train"]),
-        "dev_examples": {split: len(ds) for split, ds in dev.items()},
-        "history": epoch_history(trainer.state.log_history),
-        "best": {k.removeprefix("eval_"): v for k, v in best.items()},
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint or "").name or None,
-    }
+    result = run_summary(trainer, task, model=str(model))
     (output / METRICS_FILE).write_text(json.dumps(result, indent=2))
     write_metrics_table(output / "metrics.md", {f"teacher ({model})": result["best"]}, task)
     write_loss_figure(output / "figures" / "training_loss.png", trainer.state.log_history, title=f"{task.name}: fine-tuning")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from transformers import EvalPrediction, Trainer
 
 from kdviz.tasks import GlueTask, compute_metrics, get_task
@@ -65,3 +67,50 @@ def epoch_history(log_history: list[dict]) -> list[dict]:
             entry = merged.setdefault(record["step"], {"epoch": record.get("epoch"), "step": record["step"]})
             entry.update({k: v for k, v in record.items() if k.startswith("eval_")})
     return [merged[step] for step in sorted(merged)]
+
+
+def glue_trainer_inputs(encoded, task: str | GlueTask) -> dict:
+    """The ``Trainer`` arguments every GLUE run shares: data sets, metrics and the task.
+
+    Args:
+        encoded: tokenised ``DatasetDict`` with ``train`` and the task's validation splits.
+        task: task name or :class:`GlueTask`.
+
+    Returns:
+        Keyword arguments for :class:`GlueTrainer` (``train_dataset``, ``eval_dataset`` (a dict
+        for MNLI's two dev sets), ``compute_metrics``, ``glue_task``).
+    """
+    task = get_task(task)
+    dev = {split: encoded[split] for split in task.validation_splits}
+    return {"train_dataset": encoded["train"], "eval_dataset": dev if len(dev) > 1 else dev[task.validation_splits[0]],
+            "compute_metrics": trainer_metrics(task), "glue_task": task}
+
+
+def run_summary(trainer: Trainer, task: str | GlueTask, **extra) -> dict:
+    """Evaluate the kept (best) model and report: sizes, one record per epoch, the best metrics.
+
+    Args:
+        trainer: the trainer after ``train()`` with ``load_best_model_at_end``.
+        task: the task.
+        **extra: further fields to put first (``model``, ``method_terms``...).
+
+    Returns:
+        A JSON-ready dict; ``best`` holds the kept model's metrics and ``best_epoch`` its epoch.
+    """
+    task = get_task(task)
+    history = epoch_history(trainer.state.log_history)  # before the final evaluation adds its own record
+    best = trainer.evaluate()
+    best_epoch = next((h["epoch"] for h in history if h["step"] == trainer.state.best_global_step), None)
+    dev = trainer.eval_dataset if isinstance(trainer.eval_dataset, dict) else {task.validation_splits[0]:
+                                                                               trainer.eval_dataset}
+    return {
+        "task": task.name,
+        **extra,
+        "main_metric": task.main_metric,
+        "train_examples": len(trainer.train_dataset),
+        "dev_examples": {split: len(ds) for split, ds in dev.items()},
+        "history": history,
+        "best_epoch": best_epoch,
+        "best": {k.removeprefix("eval_"): v for k, v in best.items() if k != "epoch"},
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint or "").name or None,
+    }

@@ -32,7 +32,11 @@ def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
     assert run.config == config.to_dict()
     assert run.teacher["reference"] == str(tiny_teacher) and run.teacher["layers"] == 4
     assert run.metrics["best"]["accuracy"] == result["best"]["accuracy"]
-    assert [h["epoch"] for h in run.metrics["history"]] == [1.0, 2.0]
+    history = run.metrics["history"]
+    assert [h["epoch"] for h in history] == [1.0, 2.0]
+    kept = next(h for h in history if h["epoch"] == run.metrics["best_epoch"])
+    assert kept["eval_accuracy"] == run.metrics["best"]["accuracy"] == max(h["eval_accuracy"] for h in history)
+    assert len({h["eval_loss"] for h in history}) == 2  # each epoch's own evaluation, not the final one
     logged = [r["step"] for r in run.loss_terms]
     assert logged == [2, 4, 6, 8]  # 64 examples / 16 per batch = 4 steps an epoch
     for record in run.loss_terms:

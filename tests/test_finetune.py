@@ -15,6 +15,7 @@ def test_offline_teacher_fine_tuned_on_2000_sst2_examples_beats_75_percent(sst2_
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved["best"]["accuracy"] == result["best"]["accuracy"]
     assert len(saved["history"]) == 1 and saved["history"][0]["eval_accuracy"] == result["best"]["accuracy"]
+    assert saved["best_epoch"] == 1.0
     for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.md", "figures/training_loss.png"):
         assert (folder / name).is_file(), name
     assert not (folder / "checkpoints").exists()

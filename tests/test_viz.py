@@ -62,7 +62,10 @@ def test_figures_render():
     assert len(axes.patches) == 2  # one bucket box per student layer
     assert len(axes.texts) == 12 and axes.texts[0].get_text() == "0.33"
     multiples = layer_attention_small_multiples([(10, alpha), (20, alpha), (30, alpha)], [1, 2], list(range(1, 7)))
-    assert len([a for a in multiples.axes if a.get_title().startswith("step")]) == 3
+    assert [a.get_title() for a in multiples.axes if a.get_title()] == ["step 10", "step 20", "step 30"]
+    many = layer_attention_small_multiples([(10 * i, alpha) for i in range(1, 16)], [1, 2], list(range(1, 7)))
+    titles = [a.get_title() for a in many.axes if a.get_title()]
+    assert len(titles) == 8 and titles[0] == "step 10" and titles[-1] == "step 150"
 
 
 @pytest.fixture(scope="module")

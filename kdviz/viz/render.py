@@ -200,30 +200,46 @@ def layer_attention_figure(alpha, student_layers: Sequence[int], teacher_layers:
 
 
 def layer_attention_small_multiples(history: Sequence[tuple[int, np.ndarray]], student_layers, teacher_layers, *,
-                                    mask=None, columns: int = 4, title: str | None = None) -> Figure:
-    """One small layer-attention heatmap per logged training step.
+                                    mask=None, columns: int = 4, max_panels: int = 8,
+                                    title: str | None = None) -> Figure:
+    """Small layer-attention heatmaps over training: at most ``max_panels`` logged steps, evenly spaced.
 
     Args:
         history: (step, (M, N) alpha) pairs in training order.
         student_layers, teacher_layers, mask: as :func:`layer_attention_figure`.
         columns: panels per row.
+        max_panels: the first and last step are always shown, the others evenly spaced between.
         title: figure title.
 
     Returns:
-        A ``Figure``.
+        A ``Figure``; only the outer panels carry axis labels.
     """
+    history = list(history)
+    if len(history) > max_panels:
+        picks = np.unique(np.linspace(0, len(history) - 1, max_panels).round().astype(int))
+        history = [history[i] for i in picks]
     count = max(len(history), 1)
     columns = min(columns, count)
     rows = -(-count // columns)
-    figure = Figure(figsize=(2.6 * columns, 0.6 + 1.9 * rows), dpi=100)
+    figure = Figure(figsize=(0.9 + 2.3 * columns, 0.7 + (0.35 + 0.3 * len(student_layers)) * rows), dpi=100,
+                    layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
     image = None
-    for index, (step, alpha) in enumerate(history):
-        axes = figure.add_subplot(rows, columns, index + 1)
+    for index, axes in enumerate(grid.flat):
+        if index >= len(history):
+            axes.set_visible(False)
+            continue
+        step, alpha = history[index]
         image = _draw_layer_attention(axes, np.asarray(alpha, dtype=float), student_layers, teacher_layers, mask,
                                       annotate=False)
         axes.set_title(f"step {step}", fontsize=9)
+        if index % columns:
+            axes.set_ylabel("")
+            axes.set_yticklabels([])
+        if index < len(history) - columns:
+            axes.set_xlabel("")
     if image is not None:
-        figure.colorbar(image, ax=figure.axes)
+        figure.colorbar(image, ax=grid, shrink=0.8)
     if title:
         figure.suptitle(title)
     return figure

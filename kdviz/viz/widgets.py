@@ -142,6 +142,9 @@ class AttributionView:
         if training_steps:
             self.controls["training_step"] = widgets.SelectionSlider(
                 options=training_steps, value=training_steps[-1], description="training step")
+        for control in self.controls.values():
+            if hasattr(control, "style") and hasattr(control.style, "description_width"):
+                control.style.description_width = "initial"
         self.export_dir = Path(".")
         self.last_export: dict[str, Path] = {}
         self.html = widgets.HTML()
@@ -198,6 +201,9 @@ class AttributionView:
                    student_probs=probabilities(run.probe_student[steps[-1]]["logits"]), scores=scores,
                    steps_choices=(int(run.config.get("ig_steps", 1)),), training_steps=steps, captum=False)
         view._run = run
+        # what training recorded is fixed: one IG setting, and one view unless per-class views were recorded
+        view.controls["steps"].disabled = view.controls["captum"].disabled = True
+        view.controls["view"].disabled = run.probe_teacher["scores"].shape[1] == 1
         view.controls["training_step"].observe(lambda change: view._update_student_probs(), names="value")
         return view
 
@@ -357,6 +363,7 @@ class LayerAttentionView:
         }
         self.image = widgets.Image(format="png")
         for control in self.controls.values():
+            control.style.description_width = "initial"
             control.observe(lambda change: self.refresh(), names="value")
         self.refresh()
 
@@ -429,7 +436,9 @@ class LayerAttentionView:
     def widget(self) -> widgets.Widget:
         """The whole view as one ipywidgets box."""
         c = self.controls
-        return widgets.VBox([c["mode"], c["training_step"], c["example"], self.image])
+        shown = [c["mode"]] + ([c["training_step"]] if self.history else []) + \
+            ([c["example"]] if self.per_example is not None else [])
+        return widgets.VBox(shown + [self.image])
 
     def _repr_mimebundle_(self, **kwargs):
         import base64

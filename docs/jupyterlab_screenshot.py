@@ -46,7 +46,8 @@ def main() -> None:
         shutil.copy(HERE / "jupyterlab_views.js", folder / "jupyterlab_views.js")
         server = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", f"--port={args.port}",
-             "--ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=", f"--notebook-dir={folder}"],
+             "--ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={folder}"],
+            cwd=folder,
             env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{args.port}/lab/tree/views.ipynb"

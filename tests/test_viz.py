@@ -4,9 +4,7 @@ import struct
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer
 
-from conftest import tiny_bert
 from kdviz.config import DistillConfig, preset
 from kdviz.data import load_glue
 from kdviz.distill import distill

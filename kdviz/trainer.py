@@ -68,13 +68,12 @@ class DistillationTrainer(GlueTrainer):
         self.window_alpha: torch.Tensor | None = None  # mean ALP weights of the last logging window
 
     def create_optimizer(self, model=None):
+        """The ``Trainer``'s optimiser, plus a group for the ALP width projection when there is one."""
         optimizer = super().create_optimizer(model)
-        if self.projection is not None and not any(
-                p is q for group in optimizer.param_groups for p in group["params"]
-                for q in self.projection.parameters()):
-            parameters = [p for p in self.projection.parameters() if p.requires_grad]
-            if parameters:
-                optimizer.add_param_group({"params": parameters, "weight_decay": 0.0})
+        parameters = list(self.projection.parameters()) if self.projection is not None else []
+        in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if parameters and id(parameters[0]) not in in_optimizer:
+            optimizer.add_param_group({"params": parameters, "weight_decay": 0.0})
         return optimizer
 
     def current_temperature(self) -> float:

@@ -179,3 +179,25 @@ def test_two_process_run_matches_one_process(sst2_teacher, tmp_path, glue_dir):
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())["best"]["accuracy"]
     print(f"\n2-process vs 1-process dev accuracy (global batch 32): {two:.4f} vs {one:.4f}")
     assert abs(one - two) <= 0.02
+
+
+def test_narrower_student_trains_a_width_projection_saved_with_the_run(tiny_teacher, tmp_path, real_glue_env):
+    from safetensors.torch import load_file
+
+    student = tmp_path / "narrow_student"
+    tiny_bert(num_labels=2, layers=2, hidden=16, seed=3).save_pretrained(student)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(student)
+    config = tiny_config(tiny_teacher, tmp_path / "run", method="alp", student_init=str(student), epochs=1)
+    shapes = []
+
+    class OptimisedShapes(TrainerCallback):
+        def on_train_end(self, args, state, control, optimizer=None, **kwargs):
+            shapes.extend(tuple(p.shape) for group in optimizer.param_groups for p in group["params"])
+
+    distill(config, callbacks=[OptimisedShapes()])
+    assert (32, 16) in shapes  # the width projection is trained with the student
+    saved = load_file(str(tmp_path / "run" / "layer_projection.safetensors"))
+    assert saved["width_projection.weight"].shape == (32, 16)
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-4" / "layer_projection.safetensors").is_file()
+    exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "student")
+    assert exported.config.hidden_size == 16  # the projection is not part of the student

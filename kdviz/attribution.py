@@ -295,7 +295,7 @@ def attribute(
     step_chunk: int | None = None,
     tokenizer=None,
 ) -> Attribution:
-    """Attributions of a frozen model for display, saving or a teacher cache (no graph kept).
+    """Attributions of a frozen model for display and saving, with tokens and targets (no graph kept).
 
     Args:
         model, input_ids, attention_mask, token_type_ids, labels, views, steps, rule, step_chunk:

@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from transformers import TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 
 from kdviz import runs
 from kdviz.attribution import attribute
@@ -99,8 +101,8 @@ def _probe(config, data, tokenizer, teacher, views, device, run_dir: Path) -> di
     batch["labels"] = torch.tensor(encoded["label"], device=device)
     teacher_view = attribute(teacher, **batch, views=views, steps=config.ig_steps, rule=config.ig_rule,
                              tokenizer=tokenizer)
-    top_k = config.top_k if config.top_k < teacher.config.hidden_size else None
-    runs.save_probe_scores(run_dir / runs.PROBE_TEACHER, teacher_view.token_scores(top_k), teacher_view.logits)
+    runs.save_probe_scores(run_dir / runs.PROBE_TEACHER, teacher_view.token_scores(config.top_k),
+                           teacher_view.logits)
     probe = [{"idx": int(row["idx"]), "text": [row[c] for c in task.text_columns], "label": row["label"],
               "tokens": tokens} for row, tokens in zip(split, teacher_view.tokens)]
     (run_dir / runs.PROBE).write_text(json.dumps(probe, indent=1))
@@ -148,9 +150,8 @@ def _prepare_data(config: DistillConfig, data, tokenizer, teacher, run_dir: Path
     encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
     if not (config.beta and config.teacher_cache):
         return encoded, None
-    top_k = config.top_k if config.top_k < teacher.config.hidden_size else None
     settings = TeacherAttributionSettings(views=resolve_views(config, task.num_labels), steps=config.ig_steps,
-                                          rule=config.ig_rule, top_k=top_k)
+                                          rule=config.ig_rule, top_k=config.top_k)
     description = {"task": task.name, "split": "train", "subset": config.train_subset, "seed": config.seed,
                    "max_length": config.max_length}
     cache = load_or_compute_teacher_cache(run_dir / runs.TEACHER_CACHE, teacher.to(device), encoded["train"],
@@ -242,11 +243,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     trainer.train(resume_from_checkpoint=True if resume else None)
     if trainer.is_world_process_zero():
         trainer.save_model(str(run_dir / runs.STUDENT))
-        if projection is not None and projection.state_dict():
-            from safetensors.torch import save_file
-
-            save_file({k: v.detach().cpu().contiguous() for k, v in projection.state_dict().items()},
-                      str(run_dir / runs.PROJECTION))
+        if projection is not None:
+            runs.save_projection(projection, run_dir / runs.PROJECTION)
     result = run_summary(trainer, task, method_terms=config.method_terms)
     if trainer.is_world_process_zero():
         _write_reports(config, result, run_dir, projection)
@@ -276,11 +274,8 @@ def _write_reports(config: DistillConfig, result: dict, run_dir: Path, projectio
 
 
 def _load_projection(projection: LayerProjection, checkpoints: Path) -> None:
-    from safetensors.torch import load_file
-
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """Put back the width projection saved in the last checkpoint (when there is one)."""
     last = get_last_checkpoint(str(checkpoints))
-    file = Path(last) / ProjectionCheckpointCallback.FILE if last else None
+    file = Path(last) / runs.PROJECTION if last else None
     if file is not None and file.is_file():
         projection.load_state_dict(load_file(str(file)), strict=False)

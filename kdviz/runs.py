@@ -64,6 +64,13 @@ def save_probe_scores(path: Path, scores: torch.Tensor, logits: torch.Tensor) ->
               str(path))
 
 
+def save_projection(projection: torch.nn.Module, path: Path) -> None:
+    """Write the ALP width projection's weights; nothing when it has none (equal widths)."""
+    state = projection.state_dict()
+    if state:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(path))
+
+
 @dataclass
 class Run:
     """A finished (or running) distillation run, read back from its folder.

@@ -11,15 +11,18 @@ window's mean ALP weights are kept for the history callback.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from kdviz.attribution import default_views, integrated_gradients, token_scores
 from kdviz.config import DistillConfig
 from kdviz.losses import annealed_temperature, attribution_loss, kd_loss
 from kdviz.projection import LayerProjection
+from kdviz.runs import PROJECTION, save_projection
 from kdviz.teacher_cache import TeacherCache
 from kdviz.training import GlueTrainer
 
@@ -60,8 +63,7 @@ class DistillationTrainer(GlueTrainer):
         self.teacher_cache = teacher_cache
         self.projection = projection.to(self.args.device) if projection is not None else None
         self.views = resolve_views(config, teacher.config.num_labels)
-        self.top_k = config.top_k if config.top_k < teacher.config.hidden_size else None
-        self._term_sums: dict[str, float] = {}
+        self._term_sums: dict[str, torch.Tensor] = {}
         self._term_count = 0
         self._alpha_sum: torch.Tensor | None = None
         self._alpha_count = 0
@@ -95,7 +97,7 @@ class DistillationTrainer(GlueTrainer):
                                           inputs["labels"], views=self.views, steps=self.config.ig_steps,
                                           rule=self.config.ig_rule, output_hidden_states=need_hidden)
             logits = result.logits.detach()
-            scores = token_scores(result.attributions, mask, self.top_k).detach()
+            scores = token_scores(result.attributions, mask, self.config.top_k).detach()
             hidden = tuple(h.detach() for h in result.hidden_states) if need_hidden else None
         if logits is None or (need_hidden and hidden is None):
             with torch.no_grad():
@@ -143,8 +145,6 @@ class DistillationTrainer(GlueTrainer):
         self._check_finite(terms, loss)
         self._record_terms(terms)
         if return_outputs:
-            from transformers.modeling_outputs import SequenceClassifierOutput
-
             return loss, SequenceClassifierOutput(loss=loss, logits=logits)
         return loss
 
@@ -159,21 +159,21 @@ class DistillationTrainer(GlueTrainer):
             f"term's weight, or turn off bf16.")
 
     def _record_terms(self, terms: dict[str, torch.Tensor]) -> None:
-        for name, value in terms.items():
-            self._term_sums[name] = self._term_sums.get(name, 0.0) + value.detach().float().item()
+        for name, value in terms.items():  # no .item() here: that would wait for the GPU every step
+            self._term_sums[name] = self._term_sums.get(name, 0.0) + value.detach().float()
         self._term_count += 1
 
     def _record_alpha(self, alpha: torch.Tensor) -> None:
-        batch_mean = alpha.detach().float().mean(dim=0).cpu()
+        batch_mean = alpha.detach().float().mean(dim=0)
         self._alpha_sum = batch_mean if self._alpha_sum is None else self._alpha_sum + batch_mean
         self._alpha_count += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._term_count:
-            logs.update({f"loss_{name}": total / self._term_count for name, total in self._term_sums.items()})
+            logs.update({f"loss_{name}": total.item() / self._term_count for name, total in self._term_sums.items()})
             self._term_sums, self._term_count = {}, 0
             if self._alpha_count:
-                self.window_alpha = self._alpha_sum / self._alpha_count
+                self.window_alpha = (self._alpha_sum / self._alpha_count).cpu()
                 self._alpha_sum, self._alpha_count = None, 0
             logs["temperature"] = self.current_temperature()
         super().log(logs, start_time)
@@ -182,17 +182,10 @@ class DistillationTrainer(GlueTrainer):
 class ProjectionCheckpointCallback(TrainerCallback):
     """Saves the ALP width projection into every checkpoint, next to the student's weights."""
 
-    FILE = "layer_projection.safetensors"
-
     def __init__(self, projection: LayerProjection):
         self.projection = projection
 
     def on_save(self, args, state, control, **kwargs):
-        from pathlib import Path
-
-        from safetensors.torch import save_file
-
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if folder.is_dir() and state.is_world_process_zero and self.projection.state_dict():
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.projection.state_dict().items()},
-                      str(folder / self.FILE))
+        if folder.is_dir() and state.is_world_process_zero:
+            save_projection(self.projection, folder / PROJECTION)

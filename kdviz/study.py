@@ -1,0 +1,158 @@
+"""A comparison study: methods x tasks x student depths x seeds, one CSV row per finished run.
+
+The CSV is the study's only state: a run whose row is there is never run again, so a study cut off
+at any point continues where it stopped (``benchmarks/reproduce.py``, the "reproduce the papers"
+notebook). A run that was cut off mid-training starts over.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kdviz import runs as run_folder
+from kdviz.notebook import run_config
+from kdviz.tasks import get_task
+
+FIELDS = ("task", "method", "student_layers", "seed", "train_examples", "epochs", "metric", "score",
+          "best_epoch", "wall_s")
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One cell of the study grid."""
+
+    task: str
+    method: str
+    student_layers: int
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return self.task, self.method, str(self.student_layers), str(self.seed)
+
+    @property
+    def folder(self) -> str:
+        return f"{self.task}/{self.method.replace('+', '_')}-{self.student_layers}l-seed{self.seed}"
+
+
+def grid(tasks, methods, depths, seeds) -> list[StudyRun]:
+    """Every combination, task-major (all of one task's runs share its teacher and come together)."""
+    return [StudyRun(task, method, int(depth), int(seed))
+            for task in tasks for depth in depths for method in methods for seed in seeds]
+
+
+def read_rows(csv_path: str | Path) -> list[dict]:
+    """The finished runs recorded in ``csv_path`` (empty when it does not exist yet)."""
+    path = Path(csv_path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _append_row(csv_path: Path, row: dict) -> None:
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not csv_path.is_file()
+    with open(csv_path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Path, runs_dir: str | Path, *,
+              quick: bool | None = None, data_dir: str | None = None, keep_models: bool = False,
+              **overrides) -> list[dict]:
+    """Run every planned run that ``csv_path`` does not list yet, appending a row as each finishes.
+
+    Args:
+        plan: the runs (see :func:`grid`).
+        teachers: task -> fine-tuned teacher folder (see :func:`kdviz.notebook.teacher_for`).
+        csv_path: the study's CSV (created when missing).
+        runs_dir: run folders go to ``RUNS_DIR/<task>/<method>-<L>l-seed<S>``.
+        quick: quick scale (default: ``KDVIZ_QUICK``).
+        data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
+        keep_models: keep each run's student, checkpoints and teacher cache (large); by default only
+            the metrics, history and figures stay.
+        **overrides: :class:`~kdviz.config.DistillConfig` fields for every run (``epochs=3``...).
+            ``train_subset`` may be a dict task -> size (``None`` = the full training set).
+
+    Returns:
+        Every row of the CSV, the earlier ones included.
+    """
+    csv_path = Path(csv_path)
+    done = {tuple(row[name] for name in ("task", "method", "student_layers", "seed")) for row in read_rows(csv_path)}
+    missing = sorted({run.task for run in plan} - set(teachers))
+    if missing:
+        raise ValueError(f"No teacher for task(s) {missing}: pass teachers={{task: folder}} for every planned task.")
+    for run in plan:
+        if run.key in done:
+            continue
+        values = dict(overrides)
+        if isinstance(values.get("train_subset"), dict):
+            values["train_subset"] = values["train_subset"].get(run.task)
+        output = Path(runs_dir) / run.folder
+        config = run_config(run.method, run.task, teachers[run.task], output, quick=quick, data_dir=data_dir,
+                            student_layers=run.student_layers, seed=run.seed, **values)
+        from kdviz.distill import distill
+
+        start = time.perf_counter()
+        result = distill(config, overwrite=True)
+        task = get_task(run.task)
+        _append_row(csv_path, {
+            "task": run.task, "method": run.method, "student_layers": run.student_layers, "seed": run.seed,
+            "train_examples": result["train_examples"], "epochs": config.epochs, "metric": task.main_metric,
+            "score": round(100 * result["best"][task.main_metric], 2), "best_epoch": result["best_epoch"],
+            "wall_s": round(time.perf_counter() - start, 1)})
+        if not keep_models:
+            for name in (run_folder.CHECKPOINTS, run_folder.TEACHER_CACHE, run_folder.STUDENT):
+                shutil.rmtree(output / name, ignore_errors=True)
+    return read_rows(csv_path)
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and sample standard deviation of the score per (task, method, student depth).
+
+    Returns:
+        One dict per cell: ``task, method, student_layers, n, mean, std, wall_s`` (mean wall time),
+        in the order the cells first appear.
+    """
+    cells: dict[tuple, list[dict]] = {}
+    for row in rows:
+        cells.setdefault((row["task"], row["method"], int(row["student_layers"])), []).append(row)
+    summary = []
+    for (task, method, depth), members in cells.items():
+        scores = [float(m["score"]) for m in members]
+        summary.append({"task": task, "method": method, "student_layers": depth, "n": len(scores),
+                        "mean": statistics.fmean(scores), "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                        "wall_s": statistics.fmean(float(m["wall_s"]) for m in members)})
+    return summary
+
+
+def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = None) -> str:
+    """A markdown table: one row per method and depth, one column per task, ``mean ± std (n)``.
+
+    Args:
+        rows: CSV rows (see :func:`run_study`).
+        teacher_scores: task -> the teacher's score (x100) for a first row.
+    """
+    summary = summarise(rows)
+    tasks = list(dict.fromkeys(cell["task"] for cell in summary))
+    header = "| method | layers | " + " | ".join(f"{t} ({get_task(t).main_metric})" for t in tasks) + " |"
+    lines = [header, "|---|---|" + "---|" * len(tasks)]
+    if teacher_scores:
+        lines.append("| teacher | | " + " | ".join(
+            f"{teacher_scores[t]:.2f}" if t in teacher_scores else "" for t in tasks) + " |")
+    by_cell = {(c["method"], c["student_layers"], c["task"]): c for c in summary}
+    for method, depth in dict.fromkeys((c["method"], c["student_layers"]) for c in summary):
+        values = []
+        for task in tasks:
+            cell = by_cell.get((method, depth, task))
+            values.append("" if cell is None else f"{cell['mean']:.2f} ± {cell['std']:.2f} ({cell['n']})")
+        lines.append(f"| {method} | {depth} | " + " | ".join(values) + " |")
+    return "\n".join(lines) + "\n"

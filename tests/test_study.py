@@ -1,0 +1,91 @@
+"""The notebooks' helpers (quick mode, teachers made once) and the resumable study behind reproduce.py."""
+
+import csv
+import math
+
+import pytest
+
+import kdviz.distill
+import kdviz.notebook
+from kdviz.config import DistillConfig
+from kdviz.notebook import QUICK, quick_mode, run_config, scale, teacher_for
+from kdviz.study import grid, read_rows, run_study, summarise, summary_table
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
+def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("KDVIZ_QUICK", value)
+    assert quick_mode() is expected
+    assert (scale() is QUICK) is expected
+
+
+def test_run_config_scales_the_preset_and_keeps_overrides(tiny_teacher):
+    quick = run_config("adkd", "rte", tiny_teacher, "runs/x", quick=True, student_layers=3)
+    full = run_config("adkd", "rte", tiny_teacher, "runs/x", quick=False)
+    assert (quick.train_subset, quick.eval_subset, quick.epochs) == (QUICK.train_subset, QUICK.eval_subset, 1)
+    assert quick.student_layers == 3 and quick.beta == full.beta == 10
+    assert (full.train_subset, full.epochs, full.learning_rate) == (None, 12, 2e-5)  # the paper's RTE recipe
+
+
+def test_subset_seed_defaults_to_the_seed():
+    assert DistillConfig(seed=43).subset_seed == 43
+    assert DistillConfig(seed=43, data_seed=42).subset_seed == 42
+
+
+def test_a_fine_tuned_teacher_is_used_as_it_is_and_a_base_model_is_fine_tuned_once(tiny_teacher, tmp_path,
+                                                                                     monkeypatch):
+    assert teacher_for("sst2", str(tiny_teacher), runs_dir=tmp_path) == str(tiny_teacher)
+    calls = []
+
+    def fake_finetune(task, model, folder, **kwargs):
+        calls.append((task, model, kwargs["train_subset"]))
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("{}")
+
+    monkeypatch.setattr(kdviz.notebook, "finetune", fake_finetune)
+    first = teacher_for("sst2", "offline-minilm", runs_dir=tmp_path, quick=True)
+    again = teacher_for("sst2", "offline-minilm", runs_dir=tmp_path, quick=True)
+    assert first == again == str(tmp_path / "teachers" / "sst2-offline-minilm-quick")
+    assert calls == [("sst2", "offline-minilm", QUICK.train_subset)]
+
+
+def test_grid_is_task_major():
+    plan = grid(["sst2", "rte"], ["kd", "adkd"], [2], [1, 2])
+    assert len(plan) == 8 and [run.task for run in plan[:4]] == ["sst2"] * 4
+    assert plan[0].folder == "sst2/kd-2l-seed1" and grid(["x"], ["adkd+alp"], [3], [7])[0].folder == "x/adkd_alp-3l-seed7"
+
+
+def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
+    plan = grid(["sst2"], ["ft", "kd"], [2], [42])
+    options = dict(quick=False, train_subset=48, eval_subset=32, epochs=1, batch_size=16, probe_size=2, top_k=20)
+    run_study(plan[:1], {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
+    assert [row["method"] for row in read_rows(tmp_path / "study.csv")] == ["ft"]
+    assert not (tmp_path / "runs" / "sst2" / "ft-2l-seed42" / "student").exists()  # models dropped by default
+
+    finished = []
+    real_distill = kdviz.distill.distill
+    monkeypatch.setattr(kdviz.distill, "distill", lambda config, **kw: finished.append(config.w_kd) or
+                        real_distill(config, **kw))
+    rows = run_study(plan, {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
+    assert finished == [0.8]  # only kd ran: ft was in the CSV already
+    assert [(r["method"], r["metric"], int(r["train_examples"])) for r in rows] == [("ft", "accuracy", 48),
+                                                                                    ("kd", "accuracy", 48)]
+    assert all(0 <= float(r["score"]) <= 100 for r in rows)
+    with pytest.raises(ValueError, match="No teacher for task"):
+        run_study(grid(["rte"], ["kd"], [2], [1]), {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path)
+
+
+def test_summary_mean_and_sample_std(tmp_path):
+    rows = [{"task": "rte", "method": "kd", "student_layers": "2", "seed": s, "score": v, "wall_s": "10"}
+            for s, v in (("1", "60"), ("2", "62"), ("3", "64"))]
+    rows.append({"task": "rte", "method": "ft", "student_layers": "2", "seed": "1", "score": "55.5", "wall_s": "5"})
+    cells = {c["method"]: c for c in summarise(rows)}
+    assert cells["kd"]["n"] == 3 and cells["kd"]["mean"] == 62 and math.isclose(cells["kd"]["std"], 2.0)
+    assert cells["ft"]["std"] == 0.0
+    table = summary_table(rows, {"rte": 66.1})
+    assert "| teacher | | 66.10 |" in table and "| kd | 2 | 62.00 ± 2.00 (3) |" in table
+    with open(tmp_path / "rows.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert summarise(read_rows(tmp_path / "rows.csv")) == summarise(rows)

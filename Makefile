@@ -8,7 +8,7 @@ DEMO_DIR ?= runs/demo
 export KDVIZ_DATA_DIR
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,13 @@ demo: install
 		--train-subset 2000 --epochs 2 --output-dir $(DEMO_DIR)/student --overwrite
 	@echo; cat $(DEMO_DIR)/student/metrics.md; echo "Figures: $(DEMO_DIR)/student/figures/"
 
-# The test suite, then every notebook under nbval in quick mode (notebooks/conftest.py sets KDVIZ_QUICK=1).
 test: install
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+	$(BIN)/python -m pytest
+
+# Every notebook under nbval in quick mode (notebooks/conftest.py sets KDVIZ_QUICK=1); about 15 minutes
+# on 2 cores. Not yet part of `make test`: see the notes of issue 7.
+test-notebooks: install
+	$(BIN)/python -m pytest notebooks --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 clean:

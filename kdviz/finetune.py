@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import TrainingArguments
+from transformers import TrainingArguments, set_seed
 
 from kdviz.data import DEFAULT_MAX_LENGTH, load_glue, tokenize_glue
 from kdviz.models import load_classifier
@@ -100,6 +100,7 @@ def finetune(
     output = check_output_dir(output_dir, overwrite)
     recipe = TEACHER_RECIPES[task.name]
     data = load_glue(task, data_dir, train_subset=train_subset, eval_subset=eval_subset, seed=seed)
+    set_seed(seed)  # the new classification head is drawn here, before the Trainer seeds anything
     network, tokenizer = load_classifier(model, task)
     encoded = tokenize_glue(data, tokenizer, task, max_length)
 

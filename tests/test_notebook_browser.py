@@ -26,6 +26,8 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 
 @pytest.fixture(scope="module")
 def browser_tools():
+    if os.environ.get("KDVIZ_BROWSER_TEST") != "1" and os.environ.get("KDVIZ_REQUIRE_BROWSER") != "1":
+        pytest.skip("the JupyterLab browser test runs with KDVIZ_BROWSER_TEST=1 (not yet verified in CI: issue 7)")
     missing = missing_browser_tools()
     if missing:
         if os.environ.get("KDVIZ_REQUIRE_BROWSER") == "1":

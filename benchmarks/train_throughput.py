@@ -1,0 +1,141 @@
+"""Training throughput (examples/s) and peak memory of each method, with its ratio to plain KD.
+
+    python benchmarks/train_throughput.py [--sizes offline bert-base] [--steps 4] [--out benchmarks/results/throughput]
+
+Sizes: ``bert-base`` (random 12-layer, 768-wide teacher, 6-layer student) and ``offline`` (random
+6-layer, 384-wide teacher shaped like the offline MiniLM, 3-layer student). Batch 32, every
+sequence 128 real tokens, SST-2's preset per method (``kd``, ``alp``, ``adkd`` with m = 1 and
+m = 8, ``adkd+alp``), the teacher cache on (computed before timing, not timed). Each
+(size, method) runs in its own process: ``DistillationTrainer.train`` for one warm-up step and
+``--steps`` timed steps (forward, loss, backward, clipping, AdamW); peak memory is
+``torch.cuda.max_memory_allocated`` on a GPU (bf16 autocast there) and the process's peak
+resident set on a CPU. Writes ``<out>.csv`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZES = {"bert-base": (12, 768, 12, 3072, 6), "offline": (6, 384, 12, 1536, 3)}
+METHODS = {"kd": ("kd", 1), "alp": ("alp", 1), "adkd m=1": ("adkd", 1), "adkd m=8": ("adkd", 8),
+           "adkd+alp": ("adkd+alp", 1)}
+BATCH, LENGTH = 32, 128
+
+
+def measure(size: str, method: str, steps: int) -> dict:
+    """One (size, method) measurement in this process."""
+    import datasets
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast, TrainerCallback
+
+    from kdviz.config import DistillConfig, preset
+    from kdviz.distill import training_arguments_for
+    from kdviz.models import build_student
+    from kdviz.projection import LayerProjection
+    from kdviz.teacher_cache import TeacherAttributionSettings, compute_teacher_cache
+    from kdviz.trainer import DistillationTrainer, resolve_views
+    from kdviz.training import glue_trainer_inputs
+
+    layers, hidden, heads, intermediate, student_layers = SIZES[size]
+    name, ig_steps = METHODS[method]
+    gpu = torch.cuda.is_available()
+    torch.manual_seed(0)
+    teacher = BertForSequenceClassification._from_config(
+        BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                   intermediate_size=intermediate, num_labels=2), attn_implementation="eager")
+    teacher = teacher.eval().requires_grad_(False).to("cuda" if gpu else "cpu")
+    student = build_student(teacher, student_layers)
+    config = DistillConfig.from_dict({**preset(f"{name}/sst2"), "teacher": "random", "ig_steps": ig_steps,
+                                      "batch_size": BATCH, "bf16": gpu, "probe_size": 0})
+    rows = BATCH * (steps + 1)
+    generator = torch.Generator().manual_seed(0)
+    split = datasets.Dataset.from_dict({
+        "input_ids": torch.randint(1000, 30000, (rows, LENGTH), generator=generator).tolist(),
+        "token_type_ids": [[0] * LENGTH] * rows, "attention_mask": [[1] * LENGTH] * rows,
+        "label": torch.randint(0, 2, (rows,), generator=generator).tolist(), "idx": list(range(rows))})
+    encoded = datasets.DatasetDict({"train": split, "validation": split.select(range(BATCH))})
+    tokenizer = BertTokenizerFast(vocab_file=_vocab_file())
+    cache = None
+    if config.beta:
+        settings = TeacherAttributionSettings(views="gold", steps=ig_steps, rule="right", top_k=config.top_k)
+        cache = compute_teacher_cache(teacher, split, tokenizer, settings)
+    projection = None
+    if config.lam:
+        projection = LayerProjection(student_layers, layers, hidden, hidden, variant=config.alp_variant)
+
+    class StepClock(TrainerCallback):
+        times: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if gpu:
+                torch.cuda.synchronize()
+            self.times.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as folder:
+        args = training_arguments_for(config, Path(folder), max_steps=steps + 1, eval_strategy="no",
+                                      save_strategy="no", load_best_model_at_end=False, disable_tqdm=True,
+                                      logging_steps=10_000)
+        trainer = DistillationTrainer(model=student, args=args, processing_class=tokenizer,
+                                      **glue_trainer_inputs(encoded, "sst2"), teacher=teacher, config=config,
+                                      teacher_cache=cache, projection=projection)
+        clock = StepClock()
+        trainer.add_callback(clock)
+        if gpu:
+            torch.cuda.reset_peak_memory_stats()
+        trainer.train()
+    seconds = clock.times[-1] - clock.times[0]
+    peak = (torch.cuda.max_memory_allocated() if gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    device = torch.cuda.get_device_name(0) + " bf16" if gpu else f"CPU ({torch.get_num_threads()} threads) fp32"
+    return {"size": size, "method": method, "device": device, "views": resolve_views(config, 2),
+            "examples_per_s": round(steps * BATCH / seconds, 2), "peak_memory_gib": round(peak / 2**30, 2)}
+
+
+def _vocab_file() -> str:
+    """A bert-base-uncased vocabulary (from the offline teacher package) for padding only."""
+    from kdviz.models import offline_teacher_path
+
+    return str(Path(offline_teacher_path()) / "vocab.txt")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--out", default="benchmarks/results/throughput")
+    parser.add_argument("--one", nargs=2, metavar=("SIZE", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(*args.one, args.steps)))
+        return
+    results = []
+    for size in args.sizes:
+        for method in args.methods:
+            done = subprocess.run([sys.executable, __file__, "--one", size, method, "--steps", str(args.steps)],
+                                  capture_output=True, text=True, check=True)
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            kd = next((r for r in results if r["size"] == size and r["method"] == "kd"), None)
+            results[-1]["ratio_to_kd"] = round(results[-1]["examples_per_s"] / kd["examples_per_s"], 3) if kd else ""
+            print(results[-1], flush=True)
+    out = Path(args.out).with_suffix(".csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(results[0]))
+        writer.writeheader()
+        writer.writerows(results)
+    print(f"\n{'size':10} {'method':10} {'examples/s':>11} {'/ kd':>6} {'peak GiB':>9}  device")
+    for r in results:
+        print(f"{r['size']:10} {r['method']:10} {r['examples_per_s']:>11} {r['ratio_to_kd']:>6} "
+              f"{r['peak_memory_gib']:>9}  {r['device']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,6 +23,7 @@ from pathlib import Path
 from kdviz.config import DistillConfig, preset
 from kdviz.distill import distill
 from kdviz.finetune import finetune
+from kdviz.study import append_row
 
 METHODS = ("ft", "kd", "pkd", "alp", "adkd", "adkd+alp")
 FIELDS = ("method", "student_layers", "seed", "train_examples", "epochs", "accuracy", "best_epoch", "wall_s")
@@ -72,12 +73,7 @@ def main() -> None:
         row = {"method": method, "student_layers": 2, "seed": args.seed, "train_examples": result["train_examples"],
                "epochs": args.epochs, "accuracy": round(100 * result["best"]["accuracy"], 2),
                "best_epoch": result["best_epoch"], "wall_s": round(time.perf_counter() - start)}
-        new_file = not csv_path.is_file()
-        with open(csv_path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FIELDS)
-            if new_file:
-                writer.writeheader()
-            writer.writerow(row)
+        append_row(csv_path, row, FIELDS)
         done[key] = {k: str(v) for k, v in row.items()}
 
     lines = ["| model | SST-2 dev accuracy | wall time (s) |", "|---|---|---|",

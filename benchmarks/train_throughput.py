@@ -72,7 +72,8 @@ def measure(size: str, method: str, steps: int) -> dict:
         projection = LayerProjection(student_layers, layers, hidden, hidden, variant=config.alp_variant)
 
     class StepClock(TrainerCallback):
-        times: list[float] = []
+        def __init__(self):
+            self.times: list[float] = []
 
         def on_step_end(self, args, state, control, **kwargs):
             if gpu:

@@ -78,7 +78,8 @@ def resolve_model_reference(reference: str | os.PathLike) -> str:
     return reference
 
 
-def _is_sequence_classifier(config) -> bool:
+def is_sequence_classifier(config) -> bool:
+    """Whether a model config names a ``...ForSequenceClassification`` architecture (a fine-tuned classifier)."""
     return any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
 
 
@@ -107,7 +108,7 @@ def load_model_config(reference: str | os.PathLike, task: str | GlueTask, requir
             f"Could not load a model config from {reference!r} ({error}). Without internet, pass a local "
             f"folder or {OFFLINE_TEACHER!r}."
         ) from error
-    if _is_sequence_classifier(config):
+    if is_sequence_classifier(config):
         if config.num_labels != task.num_labels:
             raise ModelLoadError(
                 f"{reference!r} is a classifier with {config.num_labels} label(s), but {task.name} needs "

@@ -17,7 +17,7 @@ import torch
 
 from kdviz.config import DistillConfig, preset
 from kdviz.finetune import METRICS_FILE, finetune
-from kdviz.models import _is_sequence_classifier, load_model_config
+from kdviz.models import is_sequence_classifier, load_model_config
 from kdviz.runs import Run, load_run
 
 QUICK_ENV = "KDVIZ_QUICK"
@@ -75,7 +75,7 @@ def _slug(reference: str) -> str:
 def is_finetuned(reference: str, task: str) -> bool:
     """Whether ``reference`` is already a classifier for ``task`` (a teacher to use as it is)."""
     _, config = load_model_config(reference, task)
-    return _is_sequence_classifier(config)
+    return is_sequence_classifier(config)
 
 
 def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: bool | None = None,

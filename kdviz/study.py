@@ -55,11 +55,12 @@ def read_rows(csv_path: str | Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _append_row(csv_path: Path, row: dict) -> None:
+def append_row(csv_path: Path, row: dict, fields=FIELDS) -> None:
+    """Append one row to a CSV, writing the header first when the file is new."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     new_file = not csv_path.is_file()
     with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=fields)
         if new_file:
             writer.writeheader()
         writer.writerow(row)
@@ -104,7 +105,7 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
         start = time.perf_counter()
         result = distill(config, overwrite=True)
         task = get_task(run.task)
-        _append_row(csv_path, {
+        append_row(csv_path, {
             "task": run.task, "method": run.method, "student_layers": run.student_layers, "seed": run.seed,
             "train_examples": result["train_examples"], "epochs": config.epochs, "metric": task.main_metric,
             "score": round(100 * result["best"][task.main_metric], 2), "best_epoch": result["best_epoch"],

@@ -34,14 +34,16 @@ demo: install
 		--train-subset 2000 --epochs 2 --output-dir $(DEMO_DIR)/student --overwrite
 	@echo; cat $(DEMO_DIR)/student/metrics.md; echo "Figures: $(DEMO_DIR)/student/figures/"
 
-test: install
-	$(BIN)/python -m pytest
+# The test suite, then every notebook under nbval in quick mode (notebooks/conftest.py sets
+# KDVIZ_QUICK=1): cells marked NBVAL_IGNORE_OUTPUT must run, every other cell must also print what
+# the committed notebook shows, up to the sanitiser's floats, times and addresses.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-# Every notebook under nbval in quick mode (notebooks/conftest.py sets KDVIZ_QUICK=1); about 15 minutes
-# on 2 cores. Not yet part of `make test`: see the notes of issue 7.
+test: install
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=10
+
 test-notebooks: install
-	$(BIN)/python -m pytest notebooks --nbval --nbval-current-env \
-		--nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	$(BIN)/python -m pytest notebooks $(NBVAL)
 
 clean:
 	rm -rf $(VENV) runs

@@ -102,7 +102,7 @@ def token_heatmap_html(
     for name, values in zip(names, matrix):
         diverging = name in diverging_rows
         scale = float(np.abs(values).max()) if len(values) else 0.0
-        parts.append(f'<tr><th style="text-align: right; padding-right: 8px; font-weight: 500;">'
+        parts.append(f'<tr><th style="text-align: right; padding-right: 8px; font-weight: 500; white-space: nowrap;">'
                      f'{html.escape(name)}</th>')
         for token, value in zip(tokens, values):
             parts.append(f'<td title="{value:.3f}" style="{cell} background: {_colour(value, scale, diverging)};">'

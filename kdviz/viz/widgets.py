@@ -358,7 +358,8 @@ class LayerAttentionView:
             raise ValueError("Nothing to show: no ALP weights were recorded and no live models were given.")
         steps = [step for step, _ in history] or [0]
         self.controls = {
-            "mode": widgets.ToggleButtons(options=modes, description="show"),
+            "mode": widgets.ToggleButtons(options=modes, description="show",
+                                         style={"button_width": "auto"}),
             "training_step": widgets.SelectionSlider(options=steps, value=steps[-1], description="training step"),
             "example": widgets.IntSlider(min=0, max=max(num_examples - 1, 0), description="example"),
         }

@@ -73,11 +73,18 @@ def run_notebook_in_browser(folder: Path, notebook: str, screenshot: Path, env: 
         BrowserRunError: a cell raised, a view did not render in time, or JupyterLab did not start;
             the message carries the browser's output and the end of JupyterLab's log.
     """
-    env = {**os.environ, **(env or {}), "JUPYTER_CONFIG_DIR": str(Path(folder) / ".jupyter-config")}
+    config_dir = Path(folder) / ".jupyter-config"
+    settings_dir = config_dir / "lab" / "user-settings"
+    # every cell attached to the page, so what the checks look for is there once it has rendered
+    tracker = settings_dir / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
+    env = {**os.environ, **(env or {}), "JUPYTER_CONFIG_DIR": str(config_dir),
+           "JUPYTERLAB_SETTINGS_DIR": str(settings_dir)}
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={folder}"],
+         "--IdentityProvider.token=", "--ServerApp.password=", "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={folder}"],
         cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/api", server)

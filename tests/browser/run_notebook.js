@@ -1,44 +1,75 @@
-// Open a notebook in a running JupyterLab, run every cell from the browser, wait until both kdviz
-// views are in the page, check no cell raised, and take a screenshot.
+// Open a notebook in a running JupyterLab, run every cell from the browser, wait until every code
+// cell has run (or one raised), check both kdviz views are in the page, and take a screenshot.
 // Usage: node run_notebook.js URL PNG [TIMEOUT_MS]   (playwright-core with Debian's chromium)
 const { chromium } = require('playwright-core');
 const [url, png, timeoutArg] = process.argv.slice(2);
 const timeout = Number(timeoutArg || 240000);
+// once the last cell has run, a view that is not in the page within this time is not coming
+const renderGrace = 30000;
+// the live widgets (an ipywidgets HTML and Image), not the static fallbacks a notebook file keeps
+const heatmapSelector = '.widget-html .kdviz-attribution-view .kdviz-heatmap td';
+const errorSelector = '[data-mime-type="application/vnd.jupyter.error"]';
+
+function promptStates() {
+  return [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim());
+}
 
 (async () => {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
            '--disable-component-update', '--disable-sync'] });
+  const page = await browser.newPage({ viewport: { width: 1250, height: 1000 } });
   try {
-    const page = await browser.newPage({ viewport: { width: 1250, height: 1000 } });
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout });
-    await page.waitForSelector('.jp-Notebook', { timeout });
-    await page.waitForSelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', { timeout }).catch(() => {});
-    await page.click('text=Run');
-    await page.click('text=Run All Cells');
-    const errorSelector = '[data-mime-type="application/vnd.jupyter.error"]';
+    // JupyterLab runs with expose_app_in_browser: drive it through its commands, not menu clicks
+    await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.shell.currentWidget &&
+                                     window.jupyterapp.shell.currentWidget.sessionContext, null, { timeout });
+    await page.waitForTimeout(2000);
+    const kernelDialog = page.locator('.jp-Dialog .jp-mod-accept');
+    if (await kernelDialog.count()) await kernelDialog.first().click();
+    await page.evaluate(async () => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      await panel.context.ready;
+      await panel.sessionContext.ready;
+      // the saved outputs would pass every check below: start from an empty notebook
+      await window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs');
+      window.jupyterapp.commands.execute('notebook:run-all-cells');
+    });
+    // done when every code cell shows an execution count ("[7]:"); a raising cell stops Run All
+    const allRun = page.waitForFunction(
+      () => { const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+              return prompts.length > 0 && prompts.every(p => /\[\d+\]/.test(p.textContent)); },
+      null, { timeout, polling: 1000 }).then(() => ({}));
     const failure = page.waitForSelector(errorSelector, { timeout })
-      .then(async element => ({ error: await element.innerText() }), () => ({}));
-    const views = Promise.all([
-      page.waitForSelector('.kdviz-heatmap td', { timeout }),
-      page.waitForSelector('img.kdviz-layer-attention[src]', { timeout }),
-    ]).then(() => ({ views: true }));
-    views.catch(() => {});
-    const first = await Promise.race([views, failure]);
+      .then(async element => ({ error: await element.innerText() }));
+    const first = await Promise.race([allRun, failure]).catch(async error => {
+      throw new Error(`the notebook did not finish in ${timeout} ms; cell prompts: ` +
+                      JSON.stringify(await page.evaluate(promptStates)) + '\n' + error.message);
+    });
+    allRun.catch(() => {}); failure.catch(() => {});
     if (first.error) throw new Error('a cell raised: ' + first.error.slice(0, 3000));
-    // every cell has run (no "[*]" prompt left) and none raised
-    await page.waitForFunction(() => ![...document.querySelectorAll('.jp-InputArea-prompt')]
-      .some(prompt => prompt.textContent.includes('*')), null, { timeout });
-    const errors = await page.$$eval(errorSelector, elements => elements.map(e => e.innerText));
-    if (errors.length) throw new Error('a cell raised: ' + errors[0].slice(0, 3000));
-    const cells = await page.$$eval('.kdviz-heatmap td', elements => elements.length);
-    const layerViews = await page.$$eval('img.kdviz-layer-attention', elements => elements.length);
-    if (cells === 0 || layerViews === 0) throw new Error(`views missing: ${cells} heatmap cells, ${layerViews} layer-attention images`);
+    const found = { heatmap_cells: 0, layer_attention_images: 0 };
+    try {
+      await page.waitForSelector(heatmapSelector, { timeout: renderGrace });
+      await page.waitForSelector('img.kdviz-layer-attention[src]', { timeout: renderGrace, state: 'attached' });
+    } catch (error) { /* counted and reported below */ }
+    found.heatmap_cells = await page.$$eval(heatmapSelector, elements => elements.length);
+    // a drawn figure, not an empty or broken image
+    found.layer_attention_images = await page.$$eval('img.kdviz-layer-attention[src]',
+      elements => elements.filter(image => image.complete && image.naturalWidth > 100).length);
+    if (found.heatmap_cells === 0 || found.layer_attention_images === 0) {
+      throw new Error(`views missing after every cell ran: ${found.heatmap_cells} attribution heatmap cells, ` +
+                      `${found.layer_attention_images} layer-attention images`);
+    }
     await page.evaluate(() => document.querySelectorAll('.jp-toast-container, .Toastify').forEach(e => e.remove()));
     await page.locator('.kdviz-attribution-view').first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: png });
-    console.log(JSON.stringify({ heatmap_cells: cells, layer_attention_images: layerViews, screenshot: png }));
+    console.log(JSON.stringify({ ...found, screenshot: png }));
+  } catch (error) {
+    // the page as it was when the check failed, for the test's artifacts
+    await page.screenshot({ path: png }).catch(() => {});
+    throw error;
   } finally {
     await browser.close();
   }

@@ -1,0 +1,106 @@
+"""Tables and the depth plot of the reproduction study, from the files ``reproduce.py`` wrote.
+
+    python benchmarks/report_reproduce.py        # reads benchmarks/results/reproduce.csv (+ _teachers.json)
+
+Prints markdown (main table with the teacher's row, depth sweep, wall time per run, the papers'
+numbers) and writes it to ``<csv stem>.md``; draws score vs student depth per method and task to
+``<csv stem>_depth.png``. Cells still missing from a study that is under way are left empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from kdviz.papers import reference_table  # noqa: E402
+from kdviz.study import read_rows, summarise, summary_table  # noqa: E402
+
+MAIN_DEPTH = 2
+
+
+def teacher_scores(path: Path) -> dict[str, float]:
+    """task -> the fine-tuned teacher's best dev score (x100), from ``reproduce.py``'s teachers file."""
+    if not path.is_file():
+        return {}
+    from kdviz.tasks import get_task
+
+    teachers = json.loads(path.read_text())
+    return {task: 100 * entry["best"][get_task(task).main_metric] for task, entry in teachers.items()}
+
+
+def wall_time_table(rows: list[dict]) -> str:
+    """Mean wall time per run (minutes) per method and depth, one column per task."""
+    summary = summarise(rows)
+    tasks = list(dict.fromkeys(cell["task"] for cell in summary))
+    lines = ["| method | layers | " + " | ".join(tasks) + " |", "|---|---|" + "---|" * len(tasks)]
+    by_cell = {(c["method"], c["student_layers"], c["task"]): c for c in summary}
+    for method, depth in dict.fromkeys((c["method"], c["student_layers"]) for c in summary):
+        cells = [by_cell.get((method, depth, task)) for task in tasks]
+        lines.append(f"| {method} | {depth} | " + " | ".join(
+            "" if cell is None else f"{cell['wall_s'] / 60:.1f}" for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def depth_figure(rows: list[dict], path: Path) -> Path | None:
+    """Score vs student depth, one panel per task, one line per method with more than one depth."""
+    summary = summarise(rows)
+    tasks = list(dict.fromkeys(cell["task"] for cell in summary))
+    if not tasks:
+        return None
+    figure, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        cells = [c for c in summary if c["task"] == task]
+        for method in dict.fromkeys(c["method"] for c in cells):
+            points = sorted((c["student_layers"], c["mean"]) for c in cells if c["method"] == method)
+            if len(points) > 1:
+                ax.plot(*zip(*points), marker="o", label=method)
+        ax.set_title(task)
+        ax.set_xlabel("student layers")
+        ax.set_xticks(sorted({c["student_layers"] for c in cells}))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("dev score (x100)")
+    axes[0][-1].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def report(csv_path: Path) -> str:
+    """The study's markdown report (and its depth figure next to the CSV)."""
+    rows = read_rows(csv_path)
+    if not rows:
+        raise SystemExit(f"{csv_path} has no finished runs yet: run benchmarks/reproduce.py first.")
+    scores = teacher_scores(csv_path.with_name(csv_path.stem + "_teachers.json"))
+    main = [row for row in rows if int(row["student_layers"]) == MAIN_DEPTH]
+    tasks = list(dict.fromkeys(row["task"] for row in rows))
+    parts = [f"Main table: {MAIN_DEPTH}-layer students, dev score x100, mean ± sample std (runs)\n",
+             summary_table(main, scores) if main else "(no run yet)\n",
+             "\nDepth sweep: every depth run so far (the main table's 2-layer cells included)\n",
+             summary_table(rows, scores),
+             "\nWall time per run (minutes, mean over seeds)\n", wall_time_table(rows),
+             "\nThe papers (BERT-base teachers; for reference, not comparable to the offline teacher)\n",
+             reference_table(tasks)]
+    figure = depth_figure(rows, csv_path.with_name(csv_path.stem + "_depth.png"))
+    if figure is not None:
+        parts.append(f"\nFigure: {figure}\n")
+    return "".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--csv", type=Path, default=Path("benchmarks/results/reproduce.csv"))
+    args = parser.parse_args()
+    text = report(args.csv)
+    args.csv.with_suffix(".md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -36,15 +36,7 @@ def teacher_scores(path: Path) -> dict[str, float]:
 
 def wall_time_table(rows: list[dict]) -> str:
     """Mean wall time per run (minutes) per method and depth, one column per task."""
-    summary = summarise(rows)
-    tasks = list(dict.fromkeys(cell["task"] for cell in summary))
-    lines = ["| method | layers | " + " | ".join(tasks) + " |", "|---|---|" + "---|" * len(tasks)]
-    by_cell = {(c["method"], c["student_layers"], c["task"]): c for c in summary}
-    for method, depth in dict.fromkeys((c["method"], c["student_layers"]) for c in summary):
-        cells = [by_cell.get((method, depth, task)) for task in tasks]
-        lines.append(f"| {method} | {depth} | " + " | ".join(
-            "" if cell is None else f"{cell['wall_s'] / 60:.1f}" for cell in cells) + " |")
-    return "\n".join(lines) + "\n"
+    return summary_table(rows, value=lambda cell: f"{cell['wall_s'] / 60:.1f}")
 
 
 def depth_figure(rows: list[dict], path: Path) -> Path | None:

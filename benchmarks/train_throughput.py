@@ -9,7 +9,8 @@ m = 8, ``adkd+alp``), the teacher cache on (computed before timing, not timed). 
 (size, method) runs in its own process: ``DistillationTrainer.train`` for one warm-up step and
 ``--steps`` timed steps (forward, loss, backward, clipping, AdamW); peak memory is
 ``torch.cuda.max_memory_allocated`` on a GPU (bf16 autocast there) and the process's peak
-resident set on a CPU. Writes ``<out>.csv`` and prints a table.
+resident set on a CPU (Linux's ``VmHWM``, reset after the teacher cache is built, so both count the
+training steps only). Writes ``<out>.csv`` and prints a table.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -91,12 +92,26 @@ def measure(size: str, method: str, steps: int) -> dict:
         trainer.add_callback(clock)
         if gpu:
             torch.cuda.reset_peak_memory_stats()
+        else:
+            reset_peak_resident_set()
         trainer.train()
     seconds = clock.times[-1] - clock.times[0]
-    peak = (torch.cuda.max_memory_allocated() if gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = torch.cuda.max_memory_allocated() if gpu else peak_resident_set()
     device = torch.cuda.get_device_name(0) + " bf16" if gpu else f"CPU ({torch.get_num_threads()} threads) fp32"
     return {"size": size, "method": method, "device": device, "views": resolve_views(config, 2),
             "examples_per_s": round(steps * BATCH / seconds, 2), "peak_memory_gib": round(peak / 2**30, 2)}
+
+
+def reset_peak_resident_set() -> None:
+    """Restart the kernel's peak-resident-set count of this process (Linux 4.0 and later)."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def peak_resident_set() -> int:
+    """This process's peak resident set since the last reset, in bytes."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
 
 
 def _vocab_file() -> str:

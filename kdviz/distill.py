@@ -113,8 +113,8 @@ def _probe(config, data, tokenizer, teacher, views, device, run_dir: Path) -> di
 def training_arguments_for(config: DistillConfig, checkpoints: Path, **overrides) -> TrainingArguments:
     """The run's ``TrainingArguments``: AD-KD's optimiser (AdamW, eps 1e-8, no weight decay, no
     warm-up, linear decay, clipping at 1.0), an evaluation and a checkpoint every epoch, the best
-    epoch kept by the task's main metric."""
-    return TrainingArguments(
+    epoch kept by the task's main metric; ``overrides`` replace any of these."""
+    defaults = dict(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
@@ -139,8 +139,8 @@ def training_arguments_for(config: DistillConfig, checkpoints: Path, **overrides
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),  # without it, torchrun on CPUs would not set up gloo DDP
         ddp_find_unused_parameters=False,
-        **overrides,
     )
+    return TrainingArguments(**{**defaults, **overrides})
 
 
 def _prepare_data(config: DistillConfig, data, tokenizer, teacher, run_dir: Path, device):

@@ -13,6 +13,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from kdviz import runs as run_folder
 from kdviz.notebook import run_config
@@ -41,9 +42,11 @@ class StudyRun:
 
 
 def grid(tasks, methods, depths, seeds) -> list[StudyRun]:
-    """Every combination, task-major (all of one task's runs share its teacher and come together)."""
+    """Every combination, task-major (one task's runs share its teacher and come together), then seed-major
+    within a task and depth, so a study cut off early has every method for the first seeds rather than
+    every seed for the first methods."""
     return [StudyRun(task, method, int(depth), int(seed))
-            for task in tasks for depth in depths for method in methods for seed in seeds]
+            for task in tasks for depth in depths for seed in seeds for method in methods]
 
 
 def read_rows(csv_path: str | Path) -> list[dict]:
@@ -135,25 +138,26 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = None) -> str:
-    """A markdown table: one row per method and depth, one column per task, ``mean ± std (n)``.
+def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = None, *,
+                  value: Callable[[dict], str] | None = None) -> str:
+    """A markdown table: one row per method and depth, one column per task.
 
     Args:
         rows: CSV rows (see :func:`run_study`).
         teacher_scores: task -> the teacher's score (x100) for a first row.
+        value: what a cell shows, given its :func:`summarise` entry; by default the score as
+            ``mean ± std (n)``, with the metric named in the column heads.
     """
     summary = summarise(rows)
     tasks = list(dict.fromkeys(cell["task"] for cell in summary))
-    header = "| method | layers | " + " | ".join(f"{t} ({get_task(t).main_metric})" for t in tasks) + " |"
-    lines = [header, "|---|---|" + "---|" * len(tasks)]
+    heads = tasks if value else [f"{t} ({get_task(t).main_metric})" for t in tasks]
+    value = value or (lambda cell: f"{cell['mean']:.2f} ± {cell['std']:.2f} ({cell['n']})")
+    lines = ["| method | layers | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(tasks)]
     if teacher_scores:
         lines.append("| teacher | | " + " | ".join(
             f"{teacher_scores[t]:.2f}" if t in teacher_scores else "" for t in tasks) + " |")
     by_cell = {(c["method"], c["student_layers"], c["task"]): c for c in summary}
     for method, depth in dict.fromkeys((c["method"], c["student_layers"]) for c in summary):
-        values = []
-        for task in tasks:
-            cell = by_cell.get((method, depth, task))
-            values.append("" if cell is None else f"{cell['mean']:.2f} ± {cell['std']:.2f} ({cell['n']})")
-        lines.append(f"| {method} | {depth} | " + " | ".join(values) + " |")
+        cells = [by_cell.get((method, depth, task)) for task in tasks]
+        lines.append(f"| {method} | {depth} | " + " | ".join("" if c is None else value(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

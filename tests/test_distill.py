@@ -201,3 +201,13 @@ def test_narrower_student_trains_a_width_projection_saved_with_the_run(tiny_teac
     assert (tmp_path / "run" / "checkpoints" / "checkpoint-4" / "layer_projection.safetensors").is_file()
     exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "student")
     assert exported.config.hidden_size == 16  # the projection is not part of the student
+
+
+def test_training_arguments_keep_the_recipe_and_take_overrides(tmp_path):
+    config = DistillConfig.from_dict({**preset("adkd/rte"), "teacher": "t"})
+    recipe = kdviz.distill.training_arguments_for(config, tmp_path)
+    assert (recipe.eval_strategy, recipe.weight_decay, recipe.max_grad_norm) == ("epoch", 0.0, 1.0)
+    assert recipe.learning_rate == config.learning_rate and recipe.metric_for_best_model == "accuracy"
+    timing = kdviz.distill.training_arguments_for(config, tmp_path, max_steps=3, eval_strategy="no",
+                                                  save_strategy="no", load_best_model_at_end=False)
+    assert (timing.eval_strategy, timing.max_steps, timing.learning_rate) == ("no", 3, config.learning_rate)

@@ -49,9 +49,10 @@ def test_a_fine_tuned_teacher_is_used_as_it_is_and_a_base_model_is_fine_tuned_on
     assert calls == [("sst2", "offline-minilm", QUICK.train_subset)]
 
 
-def test_grid_is_task_major():
+def test_grid_is_task_major_then_seed_major():
     plan = grid(["sst2", "rte"], ["kd", "adkd"], [2], [1, 2])
     assert len(plan) == 8 and [run.task for run in plan[:4]] == ["sst2"] * 4
+    assert [(run.method, run.seed) for run in plan[:4]] == [("kd", 1), ("adkd", 1), ("kd", 2), ("adkd", 2)]
     assert plan[0].folder == "sst2/kd-2l-seed1" and grid(["x"], ["adkd+alp"], [3], [7])[0].folder == "x/adkd_alp-3l-seed7"
 
 
@@ -84,6 +85,9 @@ def test_summary_mean_and_sample_std(tmp_path):
     assert cells["ft"]["std"] == 0.0
     table = summary_table(rows, {"rte": 66.1})
     assert "| teacher | | 66.10 |" in table and "| kd | 2 | 62.00 ± 2.00 (3) |" in table
+    assert "rte (accuracy)" in table
+    wall = summary_table(rows, value=lambda cell: f"{cell['wall_s']:.0f} s")
+    assert "| kd | 2 | 10 s |" in wall and "| method | layers | rte |" in wall
     with open(tmp_path / "rows.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

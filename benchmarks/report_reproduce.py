@@ -40,7 +40,8 @@ def wall_time_table(rows: list[dict]) -> str:
 
 
 def depth_figure(rows: list[dict], path: Path) -> Path | None:
-    """Score vs student depth, one panel per task, one line per method with more than one depth."""
+    """Score vs student depth, one panel per task, one line per method (a lone point while a method
+    has one depth)."""
     summary = summarise(rows)
     tasks = list(dict.fromkeys(cell["task"] for cell in summary))
     if not tasks:
@@ -50,8 +51,7 @@ def depth_figure(rows: list[dict], path: Path) -> Path | None:
         cells = [c for c in summary if c["task"] == task]
         for method in dict.fromkeys(c["method"] for c in cells):
             points = sorted((c["student_layers"], c["mean"]) for c in cells if c["method"] == method)
-            if len(points) > 1:
-                ax.plot(*zip(*points), marker="o", label=method)
+            ax.plot(*zip(*points), marker="o", label=method)
         ax.set_title(task)
         ax.set_xlabel("student layers")
         ax.set_xticks(sorted({c["student_layers"] for c in cells}))

@@ -146,12 +146,12 @@ def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = No
         rows: CSV rows (see :func:`run_study`).
         teacher_scores: task -> the teacher's score (x100) for a first row.
         value: what a cell shows, given its :func:`summarise` entry; by default the score as
-            ``mean ± std (n)``, with the metric named in the column heads.
+            ``mean ± std (n)`` (``mean (1)`` for a single run), with the metric named in the column heads.
     """
     summary = summarise(rows)
     tasks = list(dict.fromkeys(cell["task"] for cell in summary))
     heads = tasks if value else [f"{t} ({get_task(t).main_metric})" for t in tasks]
-    value = value or (lambda cell: f"{cell['mean']:.2f} ± {cell['std']:.2f} ({cell['n']})")
+    value = value or _score_cell
     lines = ["| method | layers | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(tasks)]
     if teacher_scores:
         lines.append("| teacher | | " + " | ".join(
@@ -161,3 +161,9 @@ def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = No
         cells = [by_cell.get((method, depth, task)) for task in tasks]
         lines.append(f"| {method} | {depth} | " + " | ".join("" if c is None else value(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _score_cell(cell: dict) -> str:
+    if cell["n"] == 1:
+        return f"{cell['mean']:.2f} (1)"
+    return f"{cell['mean']:.2f} ± {cell['std']:.2f} ({cell['n']})"

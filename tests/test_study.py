@@ -85,7 +85,7 @@ def test_summary_mean_and_sample_std(tmp_path):
     assert cells["ft"]["std"] == 0.0
     table = summary_table(rows, {"rte": 66.1})
     assert "| teacher | | 66.10 |" in table and "| kd | 2 | 62.00 ± 2.00 (3) |" in table
-    assert "rte (accuracy)" in table
+    assert "rte (accuracy)" in table and "| ft | 2 | 55.50 (1) |" in table  # no standard deviation of one run
     wall = summary_table(rows, value=lambda cell: f"{cell['wall_s']:.0f} s")
     assert "| kd | 2 | 10 s |" in wall and "| method | layers | rte |" in wall
     with open(tmp_path / "rows.csv", "w", newline="") as handle:

@@ -2,9 +2,10 @@
 
     python benchmarks/report_reproduce.py        # reads benchmarks/results/reproduce.csv (+ _teachers.json)
 
-Prints markdown (main table with the teacher's row, depth sweep, wall time per run, the papers'
-numbers) and writes it to ``<csv stem>.md``; draws score vs student depth per method and task to
-``<csv stem>_depth.png``. Cells still missing from a study that is under way are left empty.
+Prints markdown (main table with the teacher's row, depth sweep, wall time of the fastest run per
+cell, the papers' numbers) and writes it to ``<csv stem>.md``; draws score vs student depth per
+method and task to ``<csv stem>_depth.png``. Cells still missing from a study that is under way are
+left empty.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ def teacher_scores(path: Path) -> dict[str, float]:
 
 
 def wall_time_table(rows: list[dict]) -> str:
-    """Mean wall time per run (minutes) per method and depth, one column per task."""
+    """Wall time of the fastest run (minutes) per method and depth, one column per task."""
     return summary_table(rows, value=lambda cell: f"{cell['wall_s'] / 60:.1f}")
 
 
-def depth_figure(rows: list[dict], path: Path) -> Path | None:
+def depth_figure(rows: list[dict], path: Path, teacher: dict[str, float]) -> Path | None:
     """Score vs student depth, one panel per task, one line per method (a lone point while a method
     has one depth)."""
     summary = summarise(rows)
@@ -52,6 +53,8 @@ def depth_figure(rows: list[dict], path: Path) -> Path | None:
         for method in dict.fromkeys(c["method"] for c in cells):
             points = sorted((c["student_layers"], c["mean"]) for c in cells if c["method"] == method)
             ax.plot(*zip(*points), marker="o", label=method)
+        if task in teacher:
+            ax.axhline(teacher[task], color="black", linestyle="--", label="teacher (6 layers)")
         ax.set_title(task)
         ax.set_xlabel("student layers")
         ax.set_xticks(sorted({c["student_layers"] for c in cells}))
@@ -75,11 +78,11 @@ def report(csv_path: Path) -> str:
     parts = [f"Main table: {MAIN_DEPTH}-layer students, dev score x100, mean ± sample std (runs)\n",
              summary_table(main, scores) if main else "(no run yet)\n",
              "\nDepth sweep: every depth run so far (the main table's 2-layer cells included)\n",
-             summary_table(rows, scores),
-             "\nWall time per run (minutes, mean over seeds)\n", wall_time_table(rows),
+             summary_table(rows, scores) if len(rows) > len(main) else "(no run yet)\n",
+             "\nWall time per run (minutes; the fastest seed of each cell)\n", wall_time_table(rows),
              "\nThe papers (BERT-base teachers; for reference, not comparable to the offline teacher)\n",
              reference_table(tasks)]
-    figure = depth_figure(rows, csv_path.with_name(csv_path.stem + "_depth.png"))
+    figure = depth_figure(rows, csv_path.with_name(csv_path.stem + "_depth.png"), scores)
     if figure is not None:
         parts.append(f"\nFigure: {figure}\n")
     return "".join(parts)

@@ -16,7 +16,6 @@ training steps only). Writes ``<out>.csv`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import subprocess
@@ -25,10 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from kdviz.study import append_row
+
 SIZES = {"bert-base": (12, 768, 12, 3072, 6), "offline": (6, 384, 12, 1536, 3)}
 METHODS = {"kd": ("kd", 1), "alp": ("alp", 1), "adkd m=1": ("adkd", 1), "adkd m=8": ("adkd", 8),
            "adkd+alp": ("adkd+alp", 1)}
 BATCH, LENGTH = 32, 128
+FIELDS = ("size", "method", "device", "views", "examples_per_s", "peak_memory_gib", "ratio_to_kd")
 
 
 def measure(size: str, method: str, steps: int) -> dict:
@@ -102,6 +104,19 @@ def measure(size: str, method: str, steps: int) -> dict:
             "examples_per_s": round(steps * BATCH / seconds, 2), "peak_memory_gib": round(peak / 2**30, 2)}
 
 
+def measure_in_subprocess(size: str, method: str, steps: int) -> dict:
+    """:func:`measure` in a fresh process; a process that dies (the kernel's out-of-memory killer on
+    a CPU, an out-of-memory error on a GPU) gives a row that says so instead of a speed."""
+    done = subprocess.run([sys.executable, __file__, "--one", size, method, "--steps", str(steps)],
+                          capture_output=True, text=True)
+    if done.returncode == 0:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    last_error_line = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+    reason = "killed by signal 9 (out of memory)" if done.returncode == -9 else last_error_line
+    return {"size": size, "method": method, "device": f"failed: {reason}", "views": "", "examples_per_s": "",
+            "peak_memory_gib": ""}
+
+
 def reset_peak_resident_set() -> None:
     """Restart the kernel's peak-resident-set count of this process (Linux 4.0 and later)."""
     with open("/proc/self/clear_refs", "w") as handle:
@@ -132,21 +147,17 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(*args.one, args.steps)))
         return
+    out = Path(args.out).with_suffix(".csv")
+    out.unlink(missing_ok=True)
     results = []
     for size in args.sizes:
         for method in args.methods:
-            done = subprocess.run([sys.executable, __file__, "--one", size, method, "--steps", str(args.steps)],
-                                  capture_output=True, text=True, check=True)
-            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            results.append(measure_in_subprocess(size, method, args.steps))
             kd = next((r for r in results if r["size"] == size and r["method"] == "kd"), None)
-            results[-1]["ratio_to_kd"] = round(results[-1]["examples_per_s"] / kd["examples_per_s"], 3) if kd else ""
+            speeds = results[-1]["examples_per_s"], kd and kd["examples_per_s"]
+            results[-1]["ratio_to_kd"] = round(speeds[0] / speeds[1], 3) if all(speeds) else ""
+            append_row(out, results[-1], fields=FIELDS)  # row by row: a long sweep cut off keeps its rows
             print(results[-1], flush=True)
-    out = Path(args.out).with_suffix(".csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(results[0]))
-        writer.writeheader()
-        writer.writerows(results)
     print(f"\n{'size':10} {'method':10} {'examples/s':>11} {'/ kd':>6} {'peak GiB':>9}  device")
     for r in results:
         print(f"{r['size']:10} {r['method']:10} {r['examples_per_s']:>11} {r['ratio_to_kd']:>6} "

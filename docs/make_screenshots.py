@@ -2,8 +2,7 @@
 
     python docs/make_screenshots.py RUN_DIR [--out docs]
 
-RUN_DIR is an ``adkd+alp`` run folder (for example runs/sst2_methods/adkd_alp from
-benchmarks/distill_methods.py). Writes:
+RUN_DIR is an ``adkd+alp`` run folder (for example runs/demo/student from ``make demo``). Writes:
 
 - attribution_view.png: the AttributionView's rendering (its exported standalone HTML) of real
   SST-2 dev sentences, teacher vs distilled student, photographed by headless Chromium;

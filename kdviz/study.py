@@ -42,9 +42,9 @@ class StudyRun:
 
 
 def grid(tasks, methods, depths, seeds) -> list[StudyRun]:
-    """Every combination, task-major (one task's runs share its teacher and come together), then seed-major
-    within a task and depth, so a study cut off early has every method for the first seeds rather than
-    every seed for the first methods."""
+    """Every combination: task-major (one task's runs share its teacher), then by depth, then
+    seed-major, so a study cut off early has every method's first seeds rather than every seed of
+    the first methods."""
     return [StudyRun(task, method, int(depth), int(seed))
             for task in tasks for depth in depths for seed in seeds for method in methods]
 
@@ -123,7 +123,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Mean and sample standard deviation of the score per (task, method, student depth).
 
     Returns:
-        One dict per cell: ``task, method, student_layers, n, mean, std, wall_s`` (mean wall time),
+        One dict per cell: ``task, method, student_layers, n, mean, std, wall_s`` (the fastest run's
+        wall time: other work on the machine only ever makes a run slower),
         in the order the cells first appear.
     """
     cells: dict[tuple, list[dict]] = {}
@@ -134,7 +135,7 @@ def summarise(rows: list[dict]) -> list[dict]:
         scores = [float(m["score"]) for m in members]
         summary.append({"task": task, "method": method, "student_layers": depth, "n": len(scores),
                         "mean": statistics.fmean(scores), "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                        "wall_s": statistics.fmean(float(m["wall_s"]) for m in members)})
+                        "wall_s": min(float(m["wall_s"]) for m in members)})
     return summary
 
 

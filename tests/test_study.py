@@ -77,8 +77,8 @@ def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, 
 
 
 def test_summary_mean_and_sample_std(tmp_path):
-    rows = [{"task": "rte", "method": "kd", "student_layers": "2", "seed": s, "score": v, "wall_s": "10"}
-            for s, v in (("1", "60"), ("2", "62"), ("3", "64"))]
+    rows = [{"task": "rte", "method": "kd", "student_layers": "2", "seed": s, "score": v, "wall_s": w}
+            for s, v, w in (("1", "60", "10"), ("2", "62", "30"), ("3", "64", "12"))]
     rows.append({"task": "rte", "method": "ft", "student_layers": "2", "seed": "1", "score": "55.5", "wall_s": "5"})
     cells = {c["method"]: c for c in summarise(rows)}
     assert cells["kd"]["n"] == 3 and cells["kd"]["mean"] == 62 and math.isclose(cells["kd"]["std"], 2.0)

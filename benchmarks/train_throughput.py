@@ -113,8 +113,7 @@ def measure_in_subprocess(size: str, method: str, steps: int) -> dict:
         return json.loads(done.stdout.strip().splitlines()[-1])
     last_error_line = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
     reason = "killed by signal 9 (out of memory)" if done.returncode == -9 else last_error_line
-    return {"size": size, "method": method, "device": f"failed: {reason}", "views": "", "examples_per_s": "",
-            "peak_memory_gib": ""}
+    return {**dict.fromkeys(FIELDS, ""), "size": size, "method": method, "device": f"failed: {reason}"}
 
 
 def reset_peak_resident_set() -> None:
@@ -153,9 +152,9 @@ def main() -> None:
     for size in args.sizes:
         for method in args.methods:
             results.append(measure_in_subprocess(size, method, args.steps))
-            kd = next((r for r in results if r["size"] == size and r["method"] == "kd"), None)
-            speeds = results[-1]["examples_per_s"], kd and kd["examples_per_s"]
-            results[-1]["ratio_to_kd"] = round(speeds[0] / speeds[1], 3) if all(speeds) else ""
+            speed = results[-1]["examples_per_s"]
+            kd_speed = next((r["examples_per_s"] for r in results if r["size"] == size and r["method"] == "kd"), "")
+            results[-1]["ratio_to_kd"] = round(speed / kd_speed, 3) if speed and kd_speed else ""
             append_row(out, results[-1], fields=FIELDS)  # row by row: a long sweep cut off keeps its rows
             print(results[-1], flush=True)
     print(f"\n{'size':10} {'method':10} {'examples/s':>11} {'/ kd':>6} {'peak GiB':>9}  device")

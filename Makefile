@@ -34,8 +34,9 @@ demo: install
 		--train-subset 2000 --epochs 2 --output-dir $(DEMO_DIR)/student --overwrite
 	@echo; cat $(DEMO_DIR)/student/metrics.md; echo "Figures: $(DEMO_DIR)/student/figures/"
 
-# The test suite, then every notebook under nbval in quick mode (KDVIZ_QUICK=1, set below): cells marked NBVAL_IGNORE_OUTPUT must run, every other cell must also print what
-# the committed notebook shows, up to the sanitiser's floats, times and addresses.
+# The test suite, then every notebook under nbval in quick mode (KDVIZ_QUICK=1, set below): cells
+# marked NBVAL_IGNORE_OUTPUT must run, every other cell must also print what the committed notebook
+# shows, up to the sanitiser's floats, times and addresses.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 # the notebooks' kernels inherit these: quick mode, and no progress bars in the checked outputs
 # (KDVIZ_QUICK=0 make test-notebooks runs the full recipes: a GPU and the hub)

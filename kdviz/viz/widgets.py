@@ -323,9 +323,11 @@ class AttributionView:
     def widget(self) -> widgets.Widget:
         """The whole view as one ipywidgets box."""
         c = self.controls
-        rows = [widgets.HBox([c["previous"], c["example"], c["next"]]),
-                widgets.HBox([c["label"], c["correctness"], c["order"]]),
-                widgets.HBox([c["view"], c["steps"], c["captum"], c["merge_words"]])]
+        # rows wrap rather than squeeze: a squeezed control clips its description at the left
+        wrap = widgets.Layout(flex_flow="row wrap")
+        rows = [widgets.HBox([c["previous"], c["example"], c["next"]], layout=wrap),
+                widgets.HBox([c["label"], c["correctness"], c["order"]], layout=wrap),
+                widgets.HBox([c["view"], c["steps"], c["captum"], c["merge_words"]], layout=wrap)]
         if "training_step" in c:
             rows.append(c["training_step"])
         rows += [self.status, self.html, widgets.HBox([c["export_png"], c["export_html"]])]

@@ -1,0 +1,68 @@
+"""How much the ALP weight lambda matters: the ``alp`` preset on SST-2 with lambda = 1, 10, 100.
+
+    KDVIZ_DATA_DIR=../shared/glue python benchmarks/alp_weight.py      # about 6 min a run on 2 CPU cores
+
+Same setting as the reproduction study's main table (``benchmarks/reproduce.py``: its SST-2 teacher,
+2-layer student from teacher layers 3 and 6, 3 epochs, seed 42); only ``lam`` changes. Each
+weight's run appends its row to ``benchmarks/results/alp_weight/lam<W>.csv`` (rerunning skips the
+finished ones), and ``benchmarks/results/alp_weight.md`` gets one line per weight: the dev score
+and the last logged value of each loss term, so the ALP term's share of the loss can be read
+beside its effect on the score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from kdviz.study import grid, read_rows, run_study
+from reproduce import SUBSETS, fine_tuned_teacher
+
+TASK = "sst2"
+
+
+def last_loss_terms(run_folder: Path) -> dict:
+    """The last line of a run's ``history/loss_terms.jsonl`` (raw, unweighted loss terms)."""
+    lines = (run_folder / "history" / "loss_terms.jsonl").read_text().splitlines()
+    return json.loads(lines[-1])
+
+
+def report(weights: list[float], out: Path, runs: Path) -> str:
+    """A markdown table, one line per finished weight: score and the last logged loss terms."""
+    lines = ["| lambda | accuracy | CE | KD | ALP (raw) | lambda x ALP / total loss |", "|---|---|---|---|---|---|"]
+    for weight in sorted(weights):
+        rows = read_rows(out / f"lam{weight:g}.csv")
+        if not rows:
+            continue
+        row = rows[0]
+        terms = last_loss_terms(runs / f"lam{weight:g}" / grid([TASK], ["alp"], [2], [42])[0].folder)
+        share = weight * terms["loss_layer_projection"] / terms["loss"]
+        lines.append(f"| {weight:g} | {float(row['score']):.2f} | {terms['loss_ce']:.3f} | {terms['loss_kd']:.3f} "
+                     f"| {terms['loss_layer_projection']:.4f} | {share:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 10.0, 100.0])
+    parser.add_argument("--data-dir", default=os.environ.get("KDVIZ_DATA_DIR"))
+    parser.add_argument("--teacher", default="runs/reproduce/teachers/sst2",
+                        help="the study's SST-2 teacher (fine-tuned here when missing)")
+    parser.add_argument("--out", default="benchmarks/results/alp_weight")
+    parser.add_argument("--runs", default="runs/alp_weight")
+    args = parser.parse_args()
+
+    teacher = fine_tuned_teacher(TASK, Path(args.teacher), args.data_dir, SUBSETS[TASK])
+    out, runs = Path(args.out), Path(args.runs)
+    for weight in args.weights:
+        run_study(grid([TASK], ["alp"], [2], [42]), {TASK: teacher}, out / f"lam{weight:g}.csv",
+                  runs / f"lam{weight:g}", quick=False, data_dir=args.data_dir, train_subset=SUBSETS,
+                  data_seed=42, epochs=3, logging_steps=50, lam=weight)
+        out.with_suffix(".md").write_text(report(args.weights, out, runs))
+    print(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

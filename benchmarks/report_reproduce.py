@@ -2,10 +2,10 @@
 
     python benchmarks/report_reproduce.py        # reads benchmarks/results/reproduce.csv (+ _teachers.json)
 
-Prints markdown (main table with the teacher's row, depth sweep, wall time of the fastest run per
-cell, the papers' numbers) and writes it to ``<csv stem>.md``; draws score vs student depth per
-method and task to ``<csv stem>_depth.png``. Cells still missing from a study that is under way are
-left empty.
+Prints markdown (main table with the teacher's row, each method's paired difference to kd, depth
+sweep, wall time of the fastest run per cell, the papers' numbers) and writes it to
+``<csv stem>.md``; draws score vs student depth per method and task to ``<csv stem>_depth.png``.
+Cells still missing from a study that is under way are left empty.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from kdviz.papers import reference_table  # noqa: E402
-from kdviz.study import read_rows, summarise, summary_table  # noqa: E402
+from kdviz.study import paired_differences, read_rows, summarise, summary_table  # noqa: E402
 
 MAIN_DEPTH = 2
 
@@ -38,6 +38,15 @@ def teacher_scores(path: Path) -> dict[str, float]:
 def wall_time_table(rows: list[dict]) -> str:
     """Wall time of the fastest run (minutes) per method and depth, one column per task."""
     return summary_table(rows, value=lambda cell: f"{cell['wall_s'] / 60:.1f}")
+
+
+def paired_table(rows: list[dict], baseline: str = "kd") -> str:
+    """Each method's score minus ``baseline``'s on the same seed: mean ± std (seeds), in points."""
+    def cell(c: dict) -> str:
+        return f"{c['mean']:+.2f} ({c['n']})" if c["n"] == 1 else f"{c['mean']:+.2f} ± {c['std']:.2f} ({c['n']})"
+
+    differences = paired_differences(rows, baseline)
+    return summary_table(differences, value=cell) if differences else "(no paired run yet)\n"
 
 
 def depth_figure(rows: list[dict], path: Path, teacher: dict[str, float]) -> Path | None:
@@ -77,6 +86,8 @@ def report(csv_path: Path) -> str:
     tasks = list(dict.fromkeys(row["task"] for row in rows))
     parts = [f"Main table: {MAIN_DEPTH}-layer students, dev score x100, mean ± sample std (runs)\n",
              summary_table(main, scores) if main else "(no run yet)\n",
+             "\nPaired with kd: score minus kd's on the same task and seed, mean ± sample std (seeds)\n",
+             paired_table(main),
              "\nDepth sweep: every depth run so far (the main table's 2-layer cells included)\n",
              summary_table(rows, scores) if len(rows) > len(main) else "(no run yet)\n",
              "\nWall time per run (minutes; the fastest seed of each cell)\n", wall_time_table(rows),

@@ -162,7 +162,9 @@ ALP_WEIGHT = 1.0
 """lambda for the layer-projection loss. L_ALP here is a plain per-dimension MSE of unnormalised
 [CLS] vectors (about 0.1 at the start for the offline teacher, beside a cross-entropy of 0.7); the
 weights of 100 to 1000 of public re-implementations go with normalised vectors and, with gradient
-clipping at 1.0, would shrink every other term's step a hundredfold."""
+clipping at 1.0, would shrink every other term's step a hundredfold. Measured on SST-2 with the
+offline teacher (``benchmarks/alp_weight.py``): lambda 10 scores within seed noise of 1, lambda 100
+3.6 points below it."""
 
 METHODS = ("ft", "kd", "pkd", "alp", "alp-no", "adkd", "adkd+alp")
 

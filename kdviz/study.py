@@ -139,6 +139,31 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
+def paired_differences(rows: list[dict], baseline: str = "kd") -> list[dict]:
+    """Each run's score minus the ``baseline`` method's score on the same task, depth and seed.
+
+    Runs with the same seed share the head's initialisation, dropout and data order, so the
+    difference removes much of the seed-to-seed spread that a comparison of means keeps.
+
+    Args:
+        rows: CSV rows (see :func:`run_study`).
+        baseline: the method subtracted.
+
+    Returns:
+        Rows in the CSV's shape whose ``score`` is the difference (points), for every run whose
+        baseline run exists (the baseline's own rows left out): :func:`summarise` and
+        :func:`summary_table` take them as they are.
+    """
+    reference = {(r["task"], str(r["student_layers"]), str(r["seed"])): float(r["score"])
+                 for r in rows if r["method"] == baseline}
+    differences = []
+    for row in rows:
+        key = (row["task"], str(row["student_layers"]), str(row["seed"]))
+        if row["method"] != baseline and key in reference:
+            differences.append({**row, "score": float(row["score"]) - reference[key]})
+    return differences
+
+
 def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = None, *,
                   value: Callable[[dict], str] | None = None) -> str:
     """A markdown table: one row per method and depth, one column per task.

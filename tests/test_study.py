@@ -9,7 +9,7 @@ import kdviz.distill
 import kdviz.notebook
 from kdviz.config import DistillConfig
 from kdviz.notebook import QUICK, quick_mode, run_config, scale, teacher_for
-from kdviz.study import grid, read_rows, run_study, summarise, summary_table
+from kdviz.study import grid, paired_differences, read_rows, run_study, summarise, summary_table
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
@@ -93,3 +93,16 @@ def test_summary_mean_and_sample_std(tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     assert summarise(read_rows(tmp_path / "rows.csv")) == summarise(rows)
+
+
+def test_paired_differences_subtract_the_baseline_on_the_same_seed():
+    def row(method, seed, score, task="rte"):
+        return {"task": task, "method": method, "student_layers": "2", "seed": seed, "score": score, "wall_s": "1"}
+
+    rows = [row("kd", "1", "60"), row("kd", "2", "64"), row("adkd", "1", "61.5"), row("adkd", "2", "64.5"),
+            row("adkd", "3", "70"), row("adkd", "1", "50", task="mrpc")]  # no kd for seed 3 or mrpc
+    differences = paired_differences(rows, baseline="kd")
+    assert [(d["seed"], d["score"]) for d in differences] == [("1", 1.5), ("2", 0.5)]
+    cell, = summarise(differences)
+    assert cell["method"] == "adkd" and cell["mean"] == 1.0 and math.isclose(cell["std"], 2 ** -0.5)
+    assert paired_differences(rows, baseline="ft") == []

@@ -2,10 +2,10 @@
 
     python benchmarks/report_reproduce.py        # reads benchmarks/results/reproduce.csv (+ _teachers.json)
 
-Prints markdown (main table with the teacher's row, each method's paired difference to kd, depth
-sweep, wall time of the fastest run per cell, the papers' numbers) and writes it to
-``<csv stem>.md``; draws score vs student depth per method and task to ``<csv stem>_depth.png``.
-Cells still missing from a study that is under way are left empty.
+Prints markdown (main table with the teacher's and the majority class's rows, each method's
+paired difference to kd, depth sweep, wall time of the fastest run per cell, the papers' numbers)
+and writes it to ``<csv stem>.md``; draws score vs student depth per method and task to
+``<csv stem>_depth.png``. Cells still missing from a study that is under way are left empty.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ from kdviz.study import paired_differences, read_rows, summarise, summary_table 
 MAIN_DEPTH = 2
 
 
-def teacher_scores(path: Path) -> dict[str, float]:
-    """task -> the fine-tuned teacher's best dev score (x100), from ``reproduce.py``'s teachers file."""
+def reference_scores(path: Path) -> tuple[dict[str, float], dict[str, float | None]]:
+    """task -> the fine-tuned teacher's best dev score (x100), and task -> the majority-class dev
+    score (x100), from ``reproduce.py``'s teachers file."""
     if not path.is_file():
-        return {}
+        return {}, {}
     from kdviz.tasks import get_task
 
     teachers = json.loads(path.read_text())
-    return {task: 100 * entry["best"][get_task(task).main_metric] for task, entry in teachers.items()}
+    return ({task: 100 * entry["best"][get_task(task).main_metric] for task, entry in teachers.items()},
+            {task: entry.get("majority_class") for task, entry in teachers.items()})
 
 
 def wall_time_table(rows: list[dict]) -> str:
@@ -49,7 +51,8 @@ def paired_table(rows: list[dict], baseline: str = "kd") -> str:
     return summary_table(differences, value=cell) if differences else "(no paired run yet)\n"
 
 
-def depth_figure(rows: list[dict], path: Path, teacher: dict[str, float]) -> Path | None:
+def depth_figure(rows: list[dict], path: Path, teacher: dict[str, float],
+                 majority: dict[str, float | None]) -> Path | None:
     """Score vs student depth, one panel per task, one line per method (a lone point while a method
     has one depth)."""
     summary = summarise(rows)
@@ -64,6 +67,8 @@ def depth_figure(rows: list[dict], path: Path, teacher: dict[str, float]) -> Pat
             ax.plot(*zip(*points), marker="o", label=method)
         if task in teacher:
             ax.axhline(teacher[task], color="black", linestyle="--", label="teacher (6 layers)")
+        if majority.get(task) is not None:
+            ax.axhline(majority[task], color="grey", linestyle=":", label="majority class")
         ax.set_title(task)
         ax.set_xlabel("student layers")
         ax.set_xticks(sorted({c["student_layers"] for c in cells}))
@@ -81,19 +86,20 @@ def report(csv_path: Path) -> str:
     rows = read_rows(csv_path)
     if not rows:
         raise SystemExit(f"{csv_path} has no finished runs yet: run benchmarks/reproduce.py first.")
-    scores = teacher_scores(csv_path.with_name(csv_path.stem + "_teachers.json"))
+    scores, majority = reference_scores(csv_path.with_name(csv_path.stem + "_teachers.json"))
+    floor = {"majority class": majority}
     main = [row for row in rows if int(row["student_layers"]) == MAIN_DEPTH]
     tasks = list(dict.fromkeys(row["task"] for row in rows))
     parts = [f"Main table: {MAIN_DEPTH}-layer students, dev score x100, mean ± sample std (runs)\n",
-             summary_table(main, scores) if main else "(no run yet)\n",
+             summary_table(main, scores, reference_rows=floor) if main else "(no run yet)\n",
              "\nPaired with kd: score minus kd's on the same task and seed, mean ± sample std (seeds)\n",
              paired_table(main),
              "\nDepth sweep: every depth run so far (the main table's 2-layer cells included)\n",
-             summary_table(rows, scores) if len(rows) > len(main) else "(no run yet)\n",
+             summary_table(rows, scores, reference_rows=floor) if len(rows) > len(main) else "(no run yet)\n",
              "\nWall time per run (minutes; the fastest seed of each cell)\n", wall_time_table(rows),
              "\nThe papers (BERT-base teachers; for reference, not comparable to the offline teacher)\n",
              reference_table(tasks)]
-    figure = depth_figure(rows, csv_path.with_name(csv_path.stem + "_depth.png"), scores)
+    figure = depth_figure(rows, csv_path.with_name(csv_path.stem + "_depth.png"), scores, majority)
     if figure is not None:
         parts.append(f"\nFigure: {figure}\n")
     return "".join(parts)

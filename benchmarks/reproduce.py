@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kdviz.config import METHODS
 from kdviz.finetune import METRICS_FILE, finetune
-from kdviz.study import grid, run_study
+from kdviz.study import grid, majority_class_score, run_study
 
 DEPTH_METHODS = ("kd", "alp", "adkd+alp")
 SUBSETS = {"sst2": 4000}  # training examples per task; tasks not listed use the full training set
@@ -58,13 +58,16 @@ def main() -> None:
     runs = Path(args.runs)
     teachers = {task: fine_tuned_teacher(task, runs / "teachers" / task, args.data_dir, SUBSETS.get(task))
                 for task in args.tasks}
-    teacher_scores = {}
-    for task, folder in teachers.items():
-        result = json.loads((Path(folder) / METRICS_FILE).read_text())
-        teacher_scores[task] = {"best": result["best"], "train_examples": result.get("train_examples")}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_name(out.name + "_teachers.json").write_text(json.dumps(teacher_scores, indent=2))
+    teachers_file = out.with_name(out.name + "_teachers.json")  # every task studied so far, not just these
+    teacher_scores = json.loads(teachers_file.read_text()) if teachers_file.is_file() else {}
+    for task, folder in teachers.items():
+        result = json.loads((Path(folder) / METRICS_FILE).read_text())
+        teacher_scores[task] = {"best": result["best"], "train_examples": result.get("train_examples"),
+                                "majority_class": majority_class_score(task, args.data_dir,
+                                                                       train_subset=SUBSETS.get(task))}
+    teachers_file.write_text(json.dumps(teacher_scores, indent=2))
 
     plan = []
     if args.part in ("main", "all"):

@@ -11,6 +11,7 @@ import csv
 import shutil
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -139,6 +140,33 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
+def majority_class_score(task: str, data_dir: str | None = None, *, train_subset: int | None = None,
+                         seed: int = 42) -> float | None:
+    """The floor a student must beat: the dev score of always predicting the training set's most
+    frequent label.
+
+    Args:
+        task: GLUE task name.
+        data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
+        train_subset: count labels on this seeded subset of the training set (as the study trains).
+        seed: the subset's seed.
+
+    Returns:
+        The task's main metric x100 on its (first) validation split; ``None`` for a regression task.
+    """
+    task = get_task(task)
+    if task.is_regression:
+        return None
+    from kdviz.data import load_glue
+    from kdviz.tasks import compute_metrics
+
+    dev_split = task.validation_splits[0]
+    data = load_glue(task, data_dir, splits=("train", dev_split), train_subset=train_subset, seed=seed)
+    majority = Counter(data["train"]["label"]).most_common(1)[0][0]
+    labels = data[dev_split]["label"]
+    return 100 * compute_metrics(task, [majority] * len(labels), labels)[task.main_metric]
+
+
 def paired_differences(rows: list[dict], baseline: str = "kd") -> list[dict]:
     """Each run's score minus the ``baseline`` method's score on the same task, depth and seed.
 
@@ -165,12 +193,15 @@ def paired_differences(rows: list[dict], baseline: str = "kd") -> list[dict]:
 
 
 def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = None, *,
-                  value: Callable[[dict], str] | None = None) -> str:
+                  value: Callable[[dict], str] | None = None,
+                  reference_rows: dict[str, dict[str, float]] | None = None) -> str:
     """A markdown table: one row per method and depth, one column per task.
 
     Args:
         rows: CSV rows (see :func:`run_study`).
         teacher_scores: task -> the teacher's score (x100) for a first row.
+        reference_rows: more rows before the runs' own, name -> {task: score (x100)}, e.g. a
+            ``"majority class"`` row from :func:`majority_class_score`.
         value: what a cell shows, given its :func:`summarise` entry; by default the score as
             ``mean ± std (n)`` (``mean (1)`` for a single run), with the metric named in the column heads.
     """
@@ -179,9 +210,11 @@ def summary_table(rows: list[dict], teacher_scores: dict[str, float] | None = No
     heads = tasks if value else [f"{t} ({get_task(t).main_metric})" for t in tasks]
     value = value or _score_cell
     lines = ["| method | layers | " + " | ".join(heads) + " |", "|---|---|" + "---|" * len(tasks)]
-    if teacher_scores:
-        lines.append("| teacher | | " + " | ".join(
-            f"{teacher_scores[t]:.2f}" if t in teacher_scores else "" for t in tasks) + " |")
+    references = {"teacher": teacher_scores or {}, **(reference_rows or {})}
+    for name, scores in references.items():
+        if scores:
+            lines.append(f"| {name} | | " + " | ".join(
+                f"{scores[t]:.2f}" if scores.get(t) is not None else "" for t in tasks) + " |")
     by_cell = {(c["method"], c["student_layers"], c["task"]): c for c in summary}
     for method, depth in dict.fromkeys((c["method"], c["student_layers"]) for c in summary):
         cells = [by_cell.get((method, depth, task)) for task in tasks]

@@ -9,7 +9,7 @@ import kdviz.distill
 import kdviz.notebook
 from kdviz.config import DistillConfig
 from kdviz.notebook import QUICK, quick_mode, run_config, scale, teacher_for
-from kdviz.study import grid, paired_differences, read_rows, run_study, summarise, summary_table
+from kdviz.study import grid, majority_class_score, paired_differences, read_rows, run_study, summarise, summary_table
 
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
@@ -106,3 +106,17 @@ def test_paired_differences_subtract_the_baseline_on_the_same_seed():
     cell, = summarise(differences)
     assert cell["method"] == "adkd" and cell["mean"] == 1.0 and math.isclose(cell["std"], 2 ** -0.5)
     assert paired_differences(rows, baseline="ft") == []
+
+
+def test_majority_class_score_is_the_dev_score_of_the_most_frequent_training_label(glue_dir):
+    def labels(split):
+        return [line.split("\t")[0] for line in (glue_dir / "MRPC" / f"{split}.tsv").read_text().splitlines()[1:]]
+
+    train, dev = labels("train"), labels("dev")
+    assert max(set(train), key=train.count) == "1"  # paraphrase: MRPC's majority class
+    positives = dev.count("1")  # always "1": precision = positives / dev, recall 1, F1 = 2p / (p + dev)
+    assert math.isclose(majority_class_score("mrpc", str(glue_dir)), 100 * 2 * positives / (positives + len(dev)))
+    assert majority_class_score("stsb") is None  # regression: no majority class (and nothing loaded)
+    table = summary_table([{"task": "mrpc", "method": "kd", "student_layers": "2", "seed": "1", "score": "82",
+                            "wall_s": "1"}], {"mrpc": 85.3}, reference_rows={"majority class": {"mrpc": 81.2}})
+    assert table.splitlines()[2:5] == ["| teacher | | 85.30 |", "| majority class | | 81.20 |", "| kd | 2 | 82.00 (1) |"]

@@ -13,20 +13,15 @@ beside its effect on the score.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
+from kdviz.runs import LOSS_TERMS, read_jsonl
 from kdviz.study import grid, read_rows, run_study
 from reproduce import SUBSETS, fine_tuned_teacher
 
 TASK = "sst2"
-
-
-def last_loss_terms(run_folder: Path) -> dict:
-    """The last line of a run's ``history/loss_terms.jsonl`` (raw, unweighted loss terms)."""
-    lines = (run_folder / "history" / "loss_terms.jsonl").read_text().splitlines()
-    return json.loads(lines[-1])
+PLAN = grid([TASK], ["alp"], [2], [42])  # the one run each weight repeats
 
 
 def report(weights: list[float], out: Path, runs: Path) -> str:
@@ -37,7 +32,7 @@ def report(weights: list[float], out: Path, runs: Path) -> str:
         if not rows:
             continue
         row = rows[0]
-        terms = last_loss_terms(runs / f"lam{weight:g}" / grid([TASK], ["alp"], [2], [42])[0].folder)
+        terms = read_jsonl(runs / f"lam{weight:g}" / PLAN[0].folder / LOSS_TERMS)[-1]  # raw, unweighted terms
         share = weight * terms["loss_layer_projection"] / terms["loss"]
         lines.append(f"| {weight:g} | {float(row['score']):.2f} | {terms['loss_ce']:.3f} | {terms['loss_kd']:.3f} "
                      f"| {terms['loss_layer_projection']:.4f} | {share:.2f} |")
@@ -57,7 +52,7 @@ def main() -> None:
     teacher = fine_tuned_teacher(TASK, Path(args.teacher), args.data_dir, SUBSETS[TASK])
     out, runs = Path(args.out), Path(args.runs)
     for weight in args.weights:
-        run_study(grid([TASK], ["alp"], [2], [42]), {TASK: teacher}, out / f"lam{weight:g}.csv",
+        run_study(PLAN, {TASK: teacher}, out / f"lam{weight:g}.csv",
                   runs / f"lam{weight:g}", quick=False, data_dir=args.data_dir, train_subset=SUBSETS,
                   data_seed=42, epochs=3, logging_steps=50, lam=weight)
         out.with_suffix(".md").write_text(report(args.weights, out, runs))

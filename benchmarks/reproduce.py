@@ -15,8 +15,9 @@
 Students use the task's preset (the AD-KD paper's released hyperparameters; ALP weight 1, see
 ``benchmarks/alp_weight.py``) with the epochs cut to ``--epochs`` (default 3; the papers use
 6-12). Each finished run appends a row to ``<out>.csv``; rerunning skips the rows already there,
-so the study can be spread over several sittings. ``benchmarks/report_reproduce.py`` turns the CSV into the tables and plots of
-BENCHMARKS.md. On a machine with a GPU the same command runs there (``--bf16`` for bf16 autocast).
+so the study can be spread over several sittings. ``benchmarks/report_reproduce.py`` turns the
+CSV into the tables and plots of BENCHMARKS.md. On a machine with a GPU the same command runs
+there (``--bf16`` for bf16 autocast).
 """
 
 from __future__ import annotations

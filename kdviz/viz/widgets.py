@@ -329,7 +329,7 @@ class AttributionView:
                 widgets.HBox([c["label"], c["correctness"], c["order"]], layout=wrap),
                 widgets.HBox([c["view"], c["steps"], c["captum"], c["merge_words"]], layout=wrap)]
         if "training_step" in c:
-            rows.append(c["training_step"])
+            rows.append(widgets.HBox([c["training_step"]], layout=wrap))
         rows += [self.status, self.html, widgets.HBox([c["export_png"], c["export_html"]])]
         return widgets.VBox(rows)
 

@@ -43,9 +43,12 @@ def wall_time_table(rows: list[dict]) -> str:
 
 
 def paired_table(rows: list[dict], baseline: str = "kd") -> str:
-    """Each method's score minus ``baseline``'s on the same seed: mean ± std (seeds), in points."""
+    """Each method's score minus ``baseline``'s on the same seed, in points: mean ± std (seeds, and on
+    how many of them the method is ahead)."""
     def cell(c: dict) -> str:
-        return f"{c['mean']:+.2f} ({c['n']})" if c["n"] == 1 else f"{c['mean']:+.2f} ± {c['std']:.2f} ({c['n']})"
+        if c["n"] == 1:
+            return f"{c['mean']:+.2f} (1)"
+        return f"{c['mean']:+.2f} ± {c['std']:.2f} ({c['n']}, {c['above_zero']} ahead)"
 
     differences = paired_differences(rows, baseline)
     return summary_table(differences, value=cell) if differences else "(no paired run yet)\n"
@@ -92,7 +95,8 @@ def report(csv_path: Path) -> str:
     tasks = list(dict.fromkeys(row["task"] for row in rows))
     parts = [f"Main table: {MAIN_DEPTH}-layer students, dev score x100, mean ± sample std (runs)\n",
              summary_table(main, scores, reference_rows=floor) if main else "(no run yet)\n",
-             "\nPaired with kd: score minus kd's on the same task and seed, mean ± sample std (seeds)\n",
+             "\nPaired with kd: score minus kd's on the same task and seed, mean ± sample std (seeds, how many"
+             " of them ahead of kd)\n",
              paired_table(main),
              "\nDepth sweep: every depth run so far (the main table's 2-layer cells included)\n",
              summary_table(rows, scores, reference_rows=floor) if len(rows) > len(main) else "(no run yet)\n",

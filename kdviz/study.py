@@ -124,9 +124,10 @@ def summarise(rows: list[dict]) -> list[dict]:
     """Mean and sample standard deviation of the score per (task, method, student depth).
 
     Returns:
-        One dict per cell: ``task, method, student_layers, n, mean, std, wall_s`` (the fastest run's
-        wall time: other work on the machine only ever makes a run slower),
-        in the order the cells first appear.
+        One dict per cell: ``task, method, student_layers, n, mean, std, above_zero`` (how many
+        scores are positive: for :func:`paired_differences`, the seeds a method is ahead of the
+        baseline) and ``wall_s`` (the fastest run's wall time: other work on the machine only ever
+        makes a run slower), in the order the cells first appear.
     """
     cells: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -136,6 +137,7 @@ def summarise(rows: list[dict]) -> list[dict]:
         scores = [float(m["score"]) for m in members]
         summary.append({"task": task, "method": method, "student_layers": depth, "n": len(scores),
                         "mean": statistics.fmean(scores), "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
+                        "above_zero": sum(score > 0 for score in scores),
                         "wall_s": min(float(m["wall_s"]) for m in members)})
     return summary
 

@@ -105,6 +105,9 @@ def test_paired_differences_subtract_the_baseline_on_the_same_seed():
     assert [(d["seed"], d["score"]) for d in differences] == [("1", 1.5), ("2", 0.5)]
     cell, = summarise(differences)
     assert cell["method"] == "adkd" and cell["mean"] == 1.0 and math.isclose(cell["std"], 2 ** -0.5)
+    assert cell["above_zero"] == 2
+    behind, = summarise(paired_differences(rows, baseline="adkd"))  # kd - adkd: -1.5 and -0.5
+    assert behind["method"] == "kd" and behind["above_zero"] == 0
     assert paired_differences(rows, baseline="ft") == []
 
 

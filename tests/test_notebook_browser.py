@@ -48,3 +48,4 @@ def test_inspection_notebook_renders_both_views_in_jupyterlab(browser_tools, sst
     found = run_notebook_in_browser(tmp_path, NOTEBOOK.name, screenshot, {"KDVIZ_QUICK": "1", "TQDM_DISABLE": "1"})
     assert found["heatmap_cells"] > 0 and found["layer_attention_images"] >= 1
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+    assert found["clipped_labels"] == [], f"widget descriptions cut in JupyterLab: {found['clipped_labels']}"

@@ -24,6 +24,17 @@ from kdviz.viz.render import (agreement_scores, attribution_comparison_html, att
 CORRECTNESS = ("all", "both right", "both wrong", "teacher right, student wrong", "student right, teacher wrong")
 ORDERS = ("data set order", "teacher-student disagreement")
 CAPTUM_CHOICES = ("none", "input_x_gradient", "integrated_gradients", "deeplift")
+# ipywidgets clips a description to its label's box (overflow: hidden), and description_width
+# "initial" makes that box exactly as wide as the text, so a letter whose ink starts a hair left of
+# its advance ("t", "v", "c") loses its first pixel column. A little left padding keeps it whole.
+_LABEL_STYLE = "<style>.kdviz-widget .widget-label { padding-left: 2px; }</style>"
+
+
+def _view_box(children: list[widgets.Widget]) -> widgets.VBox:
+    """Stack a view's rows in one box that carries the views' label style (``_LABEL_STYLE``)."""
+    box = widgets.VBox([widgets.HTML(_LABEL_STYLE)] + children)
+    box.add_class("kdviz-widget")
+    return box
 
 
 @dataclass
@@ -329,9 +340,9 @@ class AttributionView:
                 widgets.HBox([c["label"], c["correctness"], c["order"]], layout=wrap),
                 widgets.HBox([c["view"], c["steps"], c["captum"], c["merge_words"]], layout=wrap)]
         if "training_step" in c:
-            rows.append(widgets.HBox([c["training_step"]], layout=wrap))
+            rows.append(c["training_step"])
         rows += [self.status, self.html, widgets.HBox([c["export_png"], c["export_html"]])]
-        return widgets.VBox(rows)
+        return _view_box(rows)
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs) or {}
@@ -443,7 +454,7 @@ class LayerAttentionView:
         c = self.controls
         shown = [c["mode"]] + ([c["training_step"]] if self.history else []) + \
             ([c["example"]] if self.per_example is not None else [])
-        return widgets.VBox(shown + [self.image])
+        return _view_box(shown + [self.image])
 
     def _repr_mimebundle_(self, **kwargs):
         import base64

@@ -67,7 +67,8 @@ def run_notebook_in_browser(folder: Path, notebook: str, screenshot: Path, env: 
         timeout: seconds for the whole browser run.
 
     Returns:
-        What the page held: ``heatmap_cells``, ``layer_attention_images``, ``screenshot``.
+        What the page held: ``heatmap_cells``, ``layer_attention_images``, ``clipped_labels`` (widget
+            descriptions whose text is cut), ``screenshot``.
 
     Raises:
         BrowserRunError: a cell raised, a view did not render in time, or JupyterLab did not start;

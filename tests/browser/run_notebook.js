@@ -1,5 +1,6 @@
 // Open a notebook in a running JupyterLab, run every cell from the browser, wait until every code
-// cell has run (or one raised), check both kdviz views are in the page, and take a screenshot.
+// cell has run (or one raised), check both kdviz views are in the page, list widget descriptions
+// whose text is cut, and take a screenshot.
 // Usage: node run_notebook.js URL PNG [TIMEOUT_MS]   (playwright-core with Debian's chromium)
 const { chromium } = require('playwright-core');
 const [url, png, timeoutArg] = process.argv.slice(2);
@@ -9,6 +10,30 @@ const renderGrace = 30000;
 // the live widgets (an ipywidgets HTML and Image), not the static fallbacks a notebook file keeps
 const heatmapSelector = '.widget-html .kdviz-attribution-view .kdviz-heatmap td';
 const errorSelector = '[data-mime-type="application/vnd.jupyter.error"]';
+
+// widget descriptions whose text is cut, or starts on the edge of a box that clips it (a letter's
+// ink can start a pixel left of its advance, and that pixel column is then cut)
+function clippedLabels() {
+  const clipped = [];
+  for (const label of document.querySelectorAll('.jp-OutputArea .widget-label')) {
+    if (!label.textContent.trim() || !label.offsetParent) continue;
+    const range = document.createRange();
+    range.selectNodeContents(label);
+    const text = range.getBoundingClientRect();
+    for (let box = label; box && box !== document.body; box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (style.overflowX === 'visible' || style.display === 'inline') continue;  // nothing clipped here
+      const rect = box.getBoundingClientRect();
+      const left = rect.left + box.clientLeft, right = left + box.clientWidth;
+      if (text.left < left + 1 || text.right > right + 0.5) {
+        clipped.push({ label: label.textContent.trim(), text: [text.left, text.right], clip: [left, right],
+                       by: box === label ? 'its own box' : box.className });
+        break;
+      }
+    }
+  }
+  return clipped;
+}
 
 function promptStates() {
   return [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim());
@@ -62,6 +87,7 @@ function promptStates() {
       throw new Error(`views missing after every cell ran: ${found.heatmap_cells} attribution heatmap cells, ` +
                       `${found.layer_attention_images} layer-attention images`);
     }
+    found.clipped_labels = await page.evaluate(clippedLabels);
     await page.evaluate(() => document.querySelectorAll('.jp-toast-container, .Toastify').forEach(e => e.remove()));
     await page.locator('.kdviz-attribution-view').first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: png });

@@ -68,7 +68,7 @@ def run_notebook_in_browser(folder: Path, notebook: str, screenshot: Path, env: 
 
     Returns:
         What the page held: ``heatmap_cells``, ``layer_attention_images``, ``clipped_labels`` (widget
-            descriptions whose text is cut), ``screenshot``.
+            descriptions whose text is cut or starts on the edge of a box that clips it), ``screenshot``.
 
     Raises:
         BrowserRunError: a cell raised, a view did not render in time, or JupyterLab did not start;

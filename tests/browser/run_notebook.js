@@ -1,6 +1,6 @@
 // Open a notebook in a running JupyterLab, run every cell from the browser, wait until every code
 // cell has run (or one raised), check both kdviz views are in the page, list widget descriptions
-// whose text is cut, and take a screenshot.
+// whose text is cut or starts on a clipping edge, and take a screenshot.
 // Usage: node run_notebook.js URL PNG [TIMEOUT_MS]   (playwright-core with Debian's chromium)
 const { chromium } = require('playwright-core');
 const [url, png, timeoutArg] = process.argv.slice(2);

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import ipywidgets as widgets
 import numpy as np
@@ -35,6 +35,13 @@ def _view_box(children: list[widgets.Widget]) -> widgets.VBox:
     box = widgets.VBox([widgets.HTML(_LABEL_STYLE)] + children)
     box.add_class("kdviz-widget")
     return box
+
+
+def _fit_descriptions(controls: Iterable[widgets.Widget]) -> None:
+    """Size each control's description to its text (buttons have no description width to set)."""
+    for control in controls:
+        if hasattr(control, "style") and hasattr(control.style, "description_width"):
+            control.style.description_width = "initial"
 
 
 @dataclass
@@ -158,9 +165,7 @@ class AttributionView:
         if training_steps:
             self.controls["training_step"] = widgets.SelectionSlider(
                 options=training_steps, value=training_steps[-1], description="training step")
-        for control in self.controls.values():
-            if hasattr(control, "style") and hasattr(control.style, "description_width"):
-                control.style.description_width = "initial"
+        _fit_descriptions(self.controls.values())
         self.export_dir = Path(".")
         self.last_export: dict[str, Path] = {}
         self.html = widgets.HTML()
@@ -378,8 +383,8 @@ class LayerAttentionView:
         }
         self.image = widgets.Image(format="png")
         self.image.add_class("kdviz-layer-attention")  # a stable hook for browser tests and page styles
+        _fit_descriptions(self.controls.values())
         for control in self.controls.values():
-            control.style.description_width = "initial"
             control.observe(lambda change: self.refresh(), names="value")
         self.refresh()
 

@@ -199,7 +199,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     if not resume and main_process:
         check_output_dir(run_dir, overwrite)
     data = load_glue(task, config.data_dir, train_subset=config.train_subset, eval_subset=config.eval_subset,
-                     seed=config.seed)
+                     seed=config.subset_seed)
     teacher, tokenizer = load_teacher(config.teacher, task)
     torch.manual_seed(config.seed)
     student, student_tokenizer = make_student(config, teacher, tokenizer)

@@ -211,3 +211,19 @@ def test_training_arguments_keep_the_recipe_and_take_overrides(tmp_path):
     timing = kdviz.distill.training_arguments_for(config, tmp_path, max_steps=3, eval_strategy="no",
                                                   save_strategy="no", load_best_model_at_end=False)
     assert (timing.eval_strategy, timing.max_steps, timing.learning_rate) == ("no", 3, config.learning_rate)
+
+
+def test_data_seed_fixes_the_training_subset_across_seeds(tiny_teacher, tmp_path, real_glue_env):
+    drawn = {}
+
+    class TrainingIdx(TrainerCallback):
+        def __init__(self, seed):
+            self.seed = seed
+
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            drawn[self.seed] = sorted(train_dataloader.dataset["idx"])
+
+    for seed in (42, 43):
+        distill(tiny_config(tiny_teacher, tmp_path / f"seed{seed}", method="kd", epochs=1, seed=seed, data_seed=42,
+                            probe_size=0), callbacks=[TrainingIdx(seed)])
+    assert len(drawn[42]) == 64 and drawn[42] == drawn[43]

@@ -19,13 +19,11 @@ Targets ("views"), always the example's own value so that each example's gradien
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import torch
-from safetensors.torch import load_file, save_file
 
 RULES = ("right", "left", "middle", "trapezoid")
 
@@ -132,63 +130,40 @@ def _repeat(tensor: torch.Tensor | None, times: int) -> torch.Tensor | None:
     return None if tensor is None else tensor.repeat(times, *([1] * (tensor.dim() - 1)))
 
 
-@dataclass
-class Attribution:
-    """Integrated-Gradients attributions of a batch, with what is needed to show or reuse them.
+@dataclass(frozen=True)
+class AttributionSettings:
+    """How token attributions are computed: one object, built once from a run's config.
 
     Attributes:
-        attributions: (B, V, L, H) attribution of each example, view, token and hidden dimension.
-        input_ids: (B, L) token ids.
-        attention_mask: (B, L), 1 for real tokens.
-        logits: (B, C) the model's logits on the unscaled input.
-        targets: (B, V) each view's target value on the unscaled input (None for the gold view
-            without labels).
-        views: the V view names.
-        steps: m; ``rule``: the Riemann rule.
-        tokens: optional token strings per example (for views and saving).
+        views: ``"gold"``, ``"classes"`` or a class index (see the module docstring).
+        steps: IG steps m (1 = gradient x input).
+        rule: Riemann rule, see :func:`riemann_rule`.
+        top_k: hidden dimensions kept per token before the norm (the teacher's K); None keeps all.
+        step_chunk: at most this many steps per pass, to bound memory (all at once by default);
+            it changes how the work is split, not the result.
     """
 
-    attributions: torch.Tensor
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    logits: torch.Tensor
-    targets: torch.Tensor | None
-    views: list[str]
-    steps: int
-    rule: str
-    tokens: list[list[str]] | None = field(default=None)
+    views: str | int = "gold"
+    steps: int = 1
+    rule: str = "right"
+    top_k: int | None = None
+    step_chunk: int | None = None
 
-    def token_scores(self, top_k: int | None = None) -> torch.Tensor:
-        """Normalised per-token scores, see :func:`token_scores`. Returns (B, V, L)."""
-        return token_scores(self.attributions, self.attention_mask, top_k)
+    def for_student(self) -> "AttributionSettings":
+        """The same settings without top-K: AD-KD scores the student over all hidden dimensions."""
+        return replace(self, top_k=None)
 
-    def save(self, path: str | Path) -> None:
-        """Write the tensors as safetensors and the rest as its metadata."""
-        tensors = {name: getattr(self, name).detach().contiguous().cpu()
-                   for name in ("attributions", "input_ids", "attention_mask", "logits", "targets")
-                   if getattr(self, name) is not None}
-        metadata = {"views": json.dumps(self.views), "steps": str(self.steps), "rule": self.rule,
-                    "tokens": json.dumps(self.tokens)}
-        save_file(tensors, str(path), metadata=metadata)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Attribution":
-        """Read an :class:`Attribution` written by :meth:`save`."""
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata()
-        tensors = {"targets": None, **load_file(str(path))}
-        return cls(**tensors, views=json.loads(metadata["views"]), steps=int(metadata["steps"]),
-                   rule=metadata["rule"], tokens=json.loads(metadata["tokens"]))
+    def result_fields(self) -> dict:
+        """The settings that change the scores (a teacher cache's key): all but ``step_chunk``."""
+        return {"views": self.views, "steps": self.steps, "rule": self.rule, "top_k": self.top_k}
 
 
 @dataclass
-class StudentAttribution:
-    """Attributions of a training batch plus the model outputs at the unscaled input.
+class IntegratedGradientsOutput:
+    """Attributions of a batch plus the model outputs at the unscaled input.
 
     With the right rule, the last scaled copy is the unscaled input, so its logits and hidden
-    states serve the other losses and the student runs one forward pass in all.
+    states serve the other losses and the model runs one forward pass in all.
 
     Attributes:
         attributions: (B, V, L, H), differentiable when ``create_graph`` was set.
@@ -201,52 +176,50 @@ class StudentAttribution:
     hidden_states: tuple[torch.Tensor, ...] | None
 
 
+def model_inputs(inputs: Mapping[str, torch.Tensor | None]) -> dict[str, torch.Tensor | None]:
+    """The model inputs of a batch: ``input_ids``, ``attention_mask`` and ``token_type_ids`` (None when absent)."""
+    return {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
+            "token_type_ids": inputs.get("token_type_ids")}
+
+
 def integrated_gradients(
     model: torch.nn.Module,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    token_type_ids: torch.Tensor | None = None,
+    inputs: Mapping[str, torch.Tensor | None],
     labels: torch.Tensor | None = None,
+    settings: AttributionSettings = AttributionSettings(),
     *,
-    views: str | int = "gold",
-    steps: int = 1,
-    rule: str = "right",
-    step_chunk: int | None = None,
     create_graph: bool = False,
     output_hidden_states: bool = False,
-) -> StudentAttribution:
+) -> IntegratedGradientsOutput:
     """IG of each view's target with respect to the embedding-block output, all steps batched.
 
     Args:
         model: a BERT-family ``...ForSequenceClassification`` model (its ``base_model.embeddings``
-            is the attributed block), or such a model wrapped in ``DistributedDataParallel``.
-            Its train/eval mode is left as it is.
-        input_ids: (B, L) token ids.
-        attention_mask: (B, L), 1 for real tokens; padded positions get zero attribution.
-        token_type_ids: (B, L) segment ids, or None.
+            is the attributed block). Its train/eval mode is left as it is.
+        inputs: ``input_ids`` and ``attention_mask`` (B, L), optionally ``token_type_ids`` (B, L);
+            padded positions get zero attribution.
         labels: (B,) gold labels, for the ``"gold"`` view.
-        views: ``"gold"``, ``"classes"`` or a class index.
-        steps: m, number of scaled copies (1 = gradient x input).
-        rule: Riemann rule, see :func:`riemann_rule`.
-        step_chunk: at most this many steps per pass, to bound memory (all at once by default).
+        settings: views, steps, rule and step chunk (``top_k`` is not used here).
         create_graph: keep the attributions differentiable (the student side). Requires eager
             attention; the embedding output is not detached, so the loss reaches the embeddings.
         output_hidden_states: also return the hidden states at the unscaled input.
 
     Returns:
-        A :class:`StudentAttribution` with attributions of shape (B, V, L, H).
+        An :class:`IntegratedGradientsOutput` with attributions of shape (B, V, L, H).
     """
-    core = getattr(model, "module", model)  # under DistributedDataParallel: hook the model, forward the wrapper
     if create_graph:
-        check_double_backward(core)
-    alphas, weights = riemann_rule(steps, rule)
+        check_double_backward(model)
+    inputs = model_inputs(inputs)
+    input_ids, attention_mask, token_type_ids = inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]
+    steps, views = settings.steps, settings.views
+    alphas, weights = riemann_rule(steps, settings.rule)
     batch = input_ids.shape[0]
-    num_views = len(view_names(views, core.config.num_labels))
-    embedded = core.base_model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, H)
+    num_views = len(view_names(views, model.config.num_labels))
+    embedded = model.base_model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, H)
     if not create_graph:
         embedded = embedded.detach()
     alphas, weights = alphas.to(embedded), weights.to(embedded)
-    chunk = step_chunk or steps
+    chunk = settings.step_chunk or steps
     total = torch.zeros_like(embedded).unsqueeze(1).repeat(1, num_views, 1, 1)  # (B, V, L, H)
     logits_at_input = hidden_at_input = None
 
@@ -260,9 +233,8 @@ def integrated_gradients(
             if not create_graph:
                 scaled = scaled.detach().requires_grad_(True)
             flat = scaled.reshape(copies * batch, *embedded.shape[1:])
-            with embedding_output_replaced(core, flat):
-                out = model(input_ids=_repeat(input_ids, copies), attention_mask=_repeat(attention_mask, copies),
-                            token_type_ids=_repeat(token_type_ids, copies),
+            with embedding_output_replaced(model, flat):
+                out = model(**{name: _repeat(value, copies) for name, value in inputs.items()},
                             output_hidden_states=output_hidden_states)
             logits = out.logits.view(scale.numel(), num_views, batch, -1)
             targets = view_targets(logits, labels, views)  # (S, V, B)
@@ -275,49 +247,10 @@ def integrated_gradients(
                     hidden_at_input = tuple(h.view(scale.numel(), num_views, batch, *h.shape[1:])[-1, 0]
                                             for h in out.hidden_states)
     if logits_at_input is None:
-        out = model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                    output_hidden_states=output_hidden_states)
+        out = model(**inputs, output_hidden_states=output_hidden_states)
         logits_at_input, hidden_at_input = out.logits, (out.hidden_states if output_hidden_states else None)
     attributions = total * embedded.unsqueeze(1)
-    return StudentAttribution(attributions, logits_at_input, hidden_at_input)
-
-
-def attribute(
-    model: torch.nn.Module,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    token_type_ids: torch.Tensor | None = None,
-    labels: torch.Tensor | None = None,
-    *,
-    views: str | int = "gold",
-    steps: int = 1,
-    rule: str = "right",
-    step_chunk: int | None = None,
-    tokenizer=None,
-) -> Attribution:
-    """Attributions of a frozen model for display and saving, with tokens and targets (no graph kept).
-
-    Args:
-        model, input_ids, attention_mask, token_type_ids, labels, views, steps, rule, step_chunk:
-            as :func:`integrated_gradients`.
-        tokenizer: when given, the result carries the token strings.
-
-    Returns:
-        An :class:`Attribution`; ``attributions`` has shape (B, V, L, H).
-    """
-    result = integrated_gradients(model, input_ids, attention_mask, token_type_ids, labels, views=views,
-                                  steps=steps, rule=rule, step_chunk=step_chunk)
-    logits = result.logits.detach()
-    names = view_names(views, model.config.num_labels)
-    targets = None
-    if views != "gold" or labels is not None:
-        targets = view_targets(logits.unsqueeze(0).expand(len(names), -1, -1), labels, views).T
-    tokens = None
-    if tokenizer is not None:
-        tokens = [tokenizer.convert_ids_to_tokens(ids[mask.bool()].tolist())
-                  for ids, mask in zip(input_ids, attention_mask)]
-    return Attribution(result.attributions.detach(), input_ids, attention_mask, logits, targets, names, steps,
-                       rule, tokens)
+    return IntegratedGradientsOutput(attributions, logits_at_input, hidden_at_input)
 
 
 def token_scores(attributions: torch.Tensor, attention_mask: torch.Tensor, top_k: int | None = None) -> torch.Tensor:

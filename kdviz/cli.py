@@ -32,7 +32,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _distill(args: argparse.Namespace) -> int:
-    from kdviz.config import preset_names
+    from kdviz.recipes import preset_names
     from kdviz.distill import distill
     from kdviz.report import format_metrics_table
 

@@ -1,70 +1,99 @@
-"""One dataclass for a distillation run, its YAML/JSON/command-line loading, and the papers' presets.
+"""``DistillConfig``: one typed dataclass for a distillation run, checked field by field when it is built.
 
-A preset is ``METHOD/TASK`` (``adkd/sst2``): the method fixes which loss terms are on (``ft``,
-``kd``, ``pkd``, ``alp``, ``alp-no``, ``adkd``, ``adkd+alp``), the task brings the AD-KD paper's
-released student hyperparameters (batch, epochs, learning rate, alpha, T, beta, K, annealing;
-``../shared/METHODS.md``). ALP-KD's setting is the [CLS] representation, all teacher layers,
-dot products scaled by sqrt(hidden) and batch 32.
+A config comes from a preset (``METHOD/TASK``, :mod:`kdviz.recipes`), a YAML or JSON file, and
+command-line options, in that order of precedence (``kdviz distill``). Every field is checked for
+its type and range as soon as the config is built, so a wrong value (``epochs: three``,
+``epochs: 0``) stops before any data or model is loaded, naming the field and the fix.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from kdviz.tasks import TASKS, get_task
+from kdviz.attribution import RULES, AttributionSettings, default_views
+from kdviz.losses import ATTRIBUTION_DISTANCES
+from kdviz.models import STRATEGIES
+from kdviz.projection import REPRESENTATIONS, VARIANTS
+from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the README's imports)
+from kdviz.tasks import get_task
+
+VIEWS = ("auto", "gold", "classes")
+
+
+def _field(default, help: str, *, choices=None, minimum=None, above=None):
+    """A config field with its help text and the range its values must lie in."""
+    return field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum, "above": above})
 
 
 @dataclass
 class DistillConfig:
-    """Everything that defines a distillation run. Loss: w_ce*CE + w_kd*KD(T) + beta*attr + lam*ALP."""
+    """Everything that defines a distillation run. Loss: w_ce*CE + w_kd*KD(T) + beta*attr + lam*ALP.
 
-    task: str = field(default="sst2", metadata={"help": "GLUE task"})
-    teacher: str = field(default="", metadata={"help": "fine-tuned teacher folder or hub id"})
-    output_dir: str = field(default="runs/distill", metadata={"help": "run folder"})
-    data_dir: str | None = field(default=None, metadata={"help": "GLUE folder (default $KDVIZ_DATA_DIR, else hub)"})
+    Raises:
+        ValueError: when built with a value of the wrong type or out of range, naming the field.
+    """
 
-    student_layers: int = field(default=2, metadata={"help": "student depth (from teacher layers)"})
-    layer_strategy: str = field(default="skip", metadata={"help": "skip, first or last"})
-    student_layer_indices: list[int] | None = field(default=None, metadata={"help": "explicit teacher layers"})
-    student_init: str = field(default="teacher", metadata={"help": "'teacher' (copy its layers) or a model"})
+    task: str = _field("sst2", "GLUE task")
+    teacher: str = _field("", "fine-tuned teacher folder or hub id")
+    output_dir: str = _field("runs/distill", "run folder")
+    data_dir: str | None = _field(None, "GLUE folder (default $KDVIZ_DATA_DIR, else hub)")
 
-    w_ce: float = field(default=1.0, metadata={"help": "weight of the cross-entropy (1 - alpha)"})
-    w_kd: float = field(default=0.0, metadata={"help": "weight of the KD loss (alpha)"})
-    temperature: float = field(default=1.0, metadata={"help": "KD temperature T"})
-    anneal_temperature: bool = field(default=False, metadata={"help": "anneal T linearly to 1"})
+    student_layers: int = _field(2, "student depth (from teacher layers)", minimum=1)
+    layer_strategy: str = _field("skip", "skip, first or last", choices=STRATEGIES)
+    student_layer_indices: list[int] | None = _field(None, "explicit teacher layers")
+    student_init: str = _field("teacher", "'teacher' (copy its layers) or a model")
 
-    beta: float = field(default=0.0, metadata={"help": "weight of the attribution loss (0 = off)"})
-    ig_steps: int = field(default=1, metadata={"help": "IG steps m"})
-    ig_rule: str = field(default="right", metadata={"help": "Riemann rule"})
-    top_k: int = field(default=768, metadata={"help": "teacher hidden dims kept (>= hidden: all)"})
-    views: str = field(default="auto", metadata={"help": "auto, gold or classes"})
-    attr_distance: str = field(default="mse", metadata={"help": "mse, l1 or smooth_l1"})
-    teacher_cache: bool = field(default=True, metadata={"help": "compute teacher outputs once"})
+    w_ce: float = _field(1.0, "weight of the cross-entropy (1 - alpha)", minimum=0)
+    w_kd: float = _field(0.0, "weight of the KD loss (alpha)", minimum=0)
+    temperature: float = _field(1.0, "KD temperature T", above=0)
+    anneal_temperature: bool = _field(False, "anneal T linearly to 1")
 
-    lam: float = field(default=0.0, metadata={"help": "weight of the layer-projection loss (0 = off)"})
-    alp_variant: str = field(default="alp", metadata={"help": "alp, alp-no, alp-po, pkd-skip, pkd-last"})
-    alp_representation: str = field(default="cls", metadata={"help": "cls or tokens"})
-    alp_include_embeddings: bool = field(default=False, metadata={"help": "match layer 0 too"})
-    alp_overlap: int = field(default=1, metadata={"help": "alp-po overlap"})
-    alp_temperature: float | None = field(default=None, metadata={"help": "default sqrt(hidden)"})
+    beta: float = _field(0.0, "weight of the attribution loss (0 = off)", minimum=0)
+    ig_steps: int = _field(1, "IG steps m", minimum=1)
+    ig_rule: str = _field("right", "Riemann rule", choices=RULES)
+    ig_step_chunk: int | None = _field(None, "IG steps per pass (default all; bounds memory)", minimum=1)
+    top_k: int = _field(768, "teacher hidden dims kept (>= hidden: all)", minimum=1)
+    views: str = _field("auto", "auto, gold or classes", choices=VIEWS)
+    attr_distance: str = _field("mse", "mse, l1 or smooth_l1", choices=ATTRIBUTION_DISTANCES)
+    teacher_cache: bool = _field(True, "compute teacher outputs once")
 
-    epochs: float = field(default=3.0, metadata={"help": "training epochs"})
-    batch_size: int = field(default=32, metadata={"help": "per-device batch size"})
-    learning_rate: float = field(default=5e-5, metadata={"help": "peak learning rate (linear decay)"})
-    max_length: int = field(default=128, metadata={"help": "tokens per example"})
-    train_subset: int | None = field(default=None, metadata={"help": "training examples (seeded draw)"})
-    eval_subset: int | None = field(default=None, metadata={"help": "dev examples per split"})
-    seed: int = field(default=42, metadata={"help": "random seed"})
-    data_seed: int | None = field(default=None, metadata={"help": "seed of the subset draws (default: seed)"})
-    logging_steps: int = field(default=20, metadata={"help": "steps between history records"})
-    probe_size: int = field(default=8, metadata={"help": "dev examples whose attributions are recorded"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (GPUs)"})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping"})
+    lam: float = _field(0.0, "weight of the layer-projection loss (0 = off)", minimum=0)
+    alp_variant: str = _field("alp", "alp, alp-no, alp-po, pkd-skip, pkd-last", choices=VARIANTS)
+    alp_representation: str = _field("cls", "cls or tokens", choices=REPRESENTATIONS)
+    alp_include_embeddings: bool = _field(False, "match layer 0 too")
+    alp_overlap: int = _field(1, "alp-po overlap", minimum=0)
+    alp_temperature: float | None = _field(None, "default sqrt(hidden)", above=0)
+
+    epochs: float = _field(3.0, "training epochs", above=0)
+    batch_size: int = _field(32, "per-device batch size", minimum=1)
+    learning_rate: float = _field(5e-5, "peak learning rate (linear decay)", above=0)
+    max_length: int = _field(128, "tokens per example", minimum=2)
+    train_subset: int | None = _field(None, "training examples (seeded draw)", minimum=1)
+    eval_subset: int | None = _field(None, "dev examples per split", minimum=1)
+    seed: int = _field(42, "random seed", minimum=0)
+    data_seed: int | None = _field(None, "seed of the subset draws (default: seed)", minimum=0)
+    logging_steps: int = _field(20, "steps between history records", minimum=1)
+    probe_size: int = _field(8, "dev examples whose attributions are recorded", minimum=0)
+    bf16: bool = _field(False, "bf16 autocast (GPUs)")
+    max_grad_norm: float = _field(1.0, "gradient clipping", above=0)
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for spec in dataclasses.fields(self):
+            value = _checked_type(spec.name, getattr(self, spec.name), hints[spec.name])
+            _check_range(spec.name, value, spec.metadata)
+            setattr(self, spec.name, value)
+        self.task = get_task(self.task).name
+        if self.ig_rule == "trapezoid" and self.ig_steps < 2:
+            raise ValueError(f"ig_rule='trapezoid' needs ig_steps >= 2, got {self.ig_steps}: raise ig_steps or "
+                             f"choose another rule.")
 
     @property
     def subset_seed(self) -> int:
@@ -73,24 +102,27 @@ class DistillConfig:
 
     @property
     def method_terms(self) -> list[str]:
-        """The loss terms that are on."""
-        return [name for name, weight in (("ce", self.w_ce), ("kd", self.w_kd), ("attribution", self.beta),
-                                          ("layer_projection", self.lam)) if weight]
+        """The names of the loss terms that are on (a weight above zero), in the objective's order."""
+        from kdviz.loss_terms import active_term_names
+
+        return active_term_names(self)
+
+    def attribution_settings(self, num_labels: int) -> AttributionSettings:
+        """The teacher's attribution settings of this run (``views="auto"`` resolved for the task).
+
+        Args:
+            num_labels: the task's number of model outputs.
+        """
+        views = default_views(num_labels) if self.views == "auto" else self.views
+        return AttributionSettings(views=views, steps=self.ig_steps, rule=self.ig_rule, top_k=self.top_k,
+                                   step_chunk=self.ig_step_chunk)
 
     def validate(self) -> "DistillConfig":
-        """Check names and ranges; raise ``ValueError`` naming the field and the fix."""
-        from kdviz.attribution import RULES
-        from kdviz.losses import ATTRIBUTION_DISTANCES
-        from kdviz.models import STRATEGIES
-        from kdviz.projection import REPRESENTATIONS, VARIANTS
+        """Check that the config can run: a teacher where a term needs one, and some loss term on.
 
-        self.task = get_task(self.task).name
-        choices = {"layer_strategy": STRATEGIES, "ig_rule": RULES, "attr_distance": ATTRIBUTION_DISTANCES,
-                   "alp_variant": VARIANTS, "alp_representation": REPRESENTATIONS,
-                   "views": ("auto", "gold", "classes")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {list(allowed)}.")
+        Raises:
+            ValueError: naming the field and the fix.
+        """
         if not self.teacher and (self.w_kd or self.beta or self.lam):
             raise ValueError("A distillation run needs a teacher: --teacher DIR (a fine-tuned classifier folder).")
         if not self.method_terms:
@@ -101,7 +133,7 @@ class DistillConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        """Write the resolved config as YAML (``.yaml``/``.yml``) or JSON."""
+        """Write the config as YAML (``.yaml``/``.yml``) or JSON."""
         path = Path(path)
         text = yaml.safe_dump(self.to_dict(), sort_keys=False) if path.suffix in (".yaml", ".yml") \
             else json.dumps(self.to_dict(), indent=2)
@@ -109,6 +141,7 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "DistillConfig":
+        """Build a config from field values; unknown fields are refused with the valid ones listed."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -120,84 +153,77 @@ class DistillConfig:
         """Read a YAML or JSON config file."""
         return cls.from_dict(read_config_values(path))
 
+    @classmethod
+    def from_preset(cls, name: str, *, quick: bool | None = None, **overrides) -> "DistillConfig":
+        """A preset ``METHOD/TASK`` at the quick or full scale (:mod:`kdviz.recipes`), ``overrides`` on top.
+
+        Args:
+            name: e.g. ``"adkd/sst2"``.
+            quick: the quick scale (subsets, one epoch); default: ``$KDVIZ_QUICK``.
+            **overrides: any field (``teacher=...``, ``student_layers=3``...).
+
+        Returns:
+            A config checked by :meth:`validate`.
+        """
+        size = scale(quick)
+        values = {**preset(name), "logging_steps": size.logging_steps}
+        if size.is_quick:
+            values.update(train_subset=size.train_subset, eval_subset=size.eval_subset, epochs=size.student_epochs)
+        values.update(overrides)
+        return cls.from_dict(values).validate()
+
 
 def read_config_values(path: str | Path) -> dict:
     """The fields set in a YAML or JSON config file, as a dict.
 
     Raises:
-        FileNotFoundError: no such file.
+        FileNotFoundError: no such file; ValueError: a file that is not a mapping of fields.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Config file {str(path)!r} does not exist.")
     text = path.read_text()
-    return (yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)) or {}
-
-
-# The AD-KD paper's released student hyperparameters (../shared/METHODS.md).
-@dataclass(frozen=True)
-class TaskRecipe:
-    batch_size: int
-    epochs: int
-    learning_rate: float
-    alpha: float
-    temperature: float
-    beta: float
-    top_k: int
-    anneal: bool
-
-
-TASK_RECIPES = {
-    "cola": TaskRecipe(32, 10, 4e-5, 0.9, 1, 1, 768, False),
-    "mnli": TaskRecipe(64, 6, 4e-5, 0.8, 3, 10, 768, True),
-    "mrpc": TaskRecipe(16, 10, 3e-5, 0.9, 4, 10, 768, True),
-    "qnli": TaskRecipe(32, 6, 4e-5, 0.9, 3, 100, 768, False),
-    "qqp": TaskRecipe(32, 8, 4e-5, 1.0, 4, 50, 734, True),
-    "rte": TaskRecipe(16, 12, 2e-5, 0.9, 2, 10, 700, False),
-    "sst2": TaskRecipe(32, 6, 5e-5, 0.8, 2, 1, 768, False),
-    "stsb": TaskRecipe(16, 8, 5e-5, 0.8, 3, 1, 640, False),
-}
-
-ALP_WEIGHT = 1.0
-"""lambda for the layer-projection loss. L_ALP here is a plain per-dimension MSE of unnormalised
-[CLS] vectors (about 0.1 at the start for the offline teacher, beside a cross-entropy of 0.7); the
-weights of 100 to 1000 of public re-implementations go with normalised vectors and, with gradient
-clipping at 1.0, would shrink every other term's step a hundredfold. Measured on SST-2 with the
-offline teacher (``benchmarks/alp_weight.py``): lambda 10 scores within seed noise of 1, lambda 100
-3.6 points below it."""
-
-METHODS = ("ft", "kd", "pkd", "alp", "alp-no", "adkd", "adkd+alp")
-
-
-def preset(name: str) -> dict:
-    """Config values of a preset ``METHOD/TASK`` (or ``METHOD`` alone, with SST-2's recipe).
-
-    Args:
-        name: e.g. ``"adkd/sst2"``, ``"alp/rte"``, ``"ft/mrpc"``.
-
-    Returns:
-        A dict of :class:`DistillConfig` fields.
-    """
-    method, _, task = name.partition("/")
-    if method not in METHODS:
-        raise ValueError(f"Unknown preset method {method!r}; choose from {METHODS} (as METHOD/TASK).")
-    task = get_task(task or "sst2").name
-    if task not in TASK_RECIPES:
-        raise ValueError(f"No recipe for {task!r}; presets cover {sorted(TASK_RECIPES)}.")
-    recipe = TASK_RECIPES[task]
-    values = {"task": task, "batch_size": recipe.batch_size, "epochs": recipe.epochs,
-              "learning_rate": recipe.learning_rate, "top_k": recipe.top_k,
-              "w_ce": 1.0, "w_kd": 0.0, "beta": 0.0, "lam": 0.0}
-    if method != "ft":
-        values.update(w_ce=round(1.0 - recipe.alpha, 6), w_kd=recipe.alpha, temperature=recipe.temperature,
-                      anneal_temperature=recipe.anneal)
-    if method.startswith("adkd"):
-        values["beta"] = recipe.beta
-    if method in ("pkd", "alp", "alp-no", "adkd+alp"):
-        values.update(lam=ALP_WEIGHT, alp_variant={"pkd": "pkd-skip", "alp-no": "alp-no"}.get(method, "alp"))
+    values = (yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"Config file {str(path)!r} must hold a mapping of field: value, not a {type(values).__name__}.")
     return values
 
 
-def preset_names() -> list[str]:
-    """Every ``METHOD/TASK`` preset."""
-    return [f"{method}/{task}" for method in METHODS for task in TASK_RECIPES if task in TASKS]
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _checked_type(name: str, value, annotation):
+    """``value`` if it fits ``annotation`` (ints widened to floats), else a ValueError naming the field."""
+    allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    if value is None and type(None) in allowed:
+        return None
+    kind = next(a for a in allowed if a is not type(None))
+    if typing.get_origin(kind) is list:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return [int(v) for v in value]
+        description = "a list of whole numbers"
+    elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    else:
+        description = _KINDS[kind]
+    optional = " (or null)" if type(None) in allowed else ""
+    raise ValueError(f"Config field {name}={value!r} has the wrong type: give {description}{optional}, "
+                     f"e.g. {name}: {_example(kind)}.")
+
+
+def _example(kind) -> str:
+    return {bool: "true", int: "3", float: "0.5", str: "a name"}.get(kind, "[0, 5]")
+
+
+def _check_range(name: str, value, metadata) -> None:
+    if value is None:
+        return
+    choices, minimum, above = metadata.get("choices"), metadata.get("minimum"), metadata.get("above")
+    if choices is not None and value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {list(choices)}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}={value!r} is out of range: it must be {minimum} or more.")
+    if above is not None and value <= above:
+        raise ValueError(f"{name}={value!r} is out of range: it must be above {above}.")

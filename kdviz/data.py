@@ -8,6 +8,7 @@ to :class:`transformers.DataCollatorWithPadding` at batch time (dynamic padding)
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 from pathlib import Path
@@ -84,8 +85,7 @@ def read_glue_tsv(task: str | GlueTask, path: str | os.PathLike) -> Dataset:
         )
     layout = task.tsv
     csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = list(csv.reader(io.StringIO(_read_utf8(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
     if layout.has_header:
         header, rows = rows[0], rows[1:]
         wanted = [*layout.columns.values(), layout.label_column]
@@ -126,6 +126,19 @@ def read_glue_tsv(task: str | GlueTask, path: str | os.PathLike) -> Dataset:
     columns["label"] = labels
     columns["idx"] = list(range(len(labels)))
     return Dataset.from_dict(columns, features=hub_features(task))
+
+
+def _read_utf8(path: Path) -> str:
+    """The file's text (a UTF-8 BOM, as MRPC's, dropped), or an error naming the line that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise GlueDataError(
+            f"{path}, line {line}: byte {raw[error.start]:#04x} is not UTF-8 ({error.reason}). The GLUE files are "
+            f"UTF-8: re-save the file as UTF-8 (for example iconv -f latin1 -t utf-8)."
+        ) from None
 
 
 def _load_local(task: GlueTask, data_dir: Path, splits: tuple[str, ...]) -> DatasetDict:

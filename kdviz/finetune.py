@@ -1,58 +1,33 @@
-"""Fine-tune a teacher on a GLUE task with ``transformers.Trainer``, keeping the best dev epoch."""
+"""Fine-tune a teacher on a GLUE task with ``transformers.Trainer``, keeping the best dev epoch.
+
+:func:`finetune` trains one; :func:`teacher_for` returns a fine-tuned teacher for a task, training
+it only when no finished one is kept under that name (the notebooks, the study and the benchmarks
+share teachers this way).
+"""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import TrainingArguments, set_seed
 
 from kdviz.data import DEFAULT_MAX_LENGTH, load_glue, tokenize_glue
-from kdviz.models import load_classifier
-from kdviz.report import write_loss_figure, write_metrics_table
+from kdviz.glue_trainer import GlueTrainer, glue_trainer_inputs, run_summary
+from kdviz.models import is_finetuned, load_classifier
+from kdviz.recipes import TEACHER_RECIPES, scale
+from kdviz.report import format_metrics_table, write_loss_figure
+from kdviz.runs import TeacherFolder, check_output_dir
 from kdviz.tasks import GlueTask, get_task
-from kdviz.training import GlueTrainer, glue_trainer_inputs, run_summary
-
-METRICS_FILE = "metrics.json"
 
 
-@dataclass(frozen=True)
-class TeacherRecipe:
-    """Batch size, epochs and learning rate of the AD-KD paper's bert-base teachers."""
-
-    batch_size: int
-    epochs: int
-    learning_rate: float
-
-
-TEACHER_RECIPES = {
-    "cola": TeacherRecipe(8, 5, 2e-5), "mnli": TeacherRecipe(32, 5, 2e-5), "mrpc": TeacherRecipe(8, 5, 5e-5),
-    "qnli": TeacherRecipe(32, 5, 2e-5), "qqp": TeacherRecipe(32, 5, 3e-5), "rte": TeacherRecipe(16, 4, 5e-5),
-    "sst2": TeacherRecipe(32, 5, 2e-5), "stsb": TeacherRecipe(4, 4, 3e-5), "wnli": TeacherRecipe(16, 4, 2e-5),
-}
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder already holds work that a new run would overwrite."""
-
-
-def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> Path:
-    """Refuse to write into a non-empty folder unless ``overwrite`` is set.
-
-    Returns:
-        The output folder as a :class:`Path` (not created yet).
-    """
-    path = Path(output_dir)
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            f"Output folder {str(path)!r} is not empty; nothing was changed. Choose another folder or pass "
-            f"--overwrite (overwrite=True) to replace it."
-        )
-    return path
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise ValueError(f"{name}={value!r} is out of range: it must be above 0.")
 
 
 def finetune(
@@ -73,14 +48,15 @@ def finetune(
 ) -> dict:
     """Fine-tune ``model`` on ``task`` and save the best dev epoch as a teacher.
 
-    Every input is checked (task, data, model, label count, output folder) before training starts.
-    Unset hyperparameters take the AD-KD paper's teacher recipe for the task (``TEACHER_RECIPES``).
+    Every input is checked (task, ranges, data, model, label count, output folder) before training
+    starts. Unset hyperparameters take the AD-KD paper's teacher recipe for the task
+    (:data:`kdviz.recipes.TEACHER_RECIPES`).
 
     Args:
         task: GLUE task name.
         model: ``"offline-minilm"``, a local folder or a hub id.
-        output_dir: where the model, tokenizer, ``metrics.json``, ``metrics.md`` and the loss
-            figure are written.
+        output_dir: the teacher folder (:class:`kdviz.runs.TeacherFolder`): the model, tokenizer,
+            metrics and the loss figure.
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
         train_subset: number of training examples to draw (seeded); default all.
         eval_subset: number of dev examples per dev split; default all.
@@ -93,22 +69,23 @@ def finetune(
         **training_arguments: passed on to ``transformers.TrainingArguments``.
 
     Returns:
-        The dict written to ``metrics.json``: ``task``, ``model``, ``history`` (one entry per
+        The metrics written to the folder: ``task``, ``model``, ``history`` (one entry per
         epoch), ``best`` (metrics of the kept model) and the sizes of the data used.
     """
     task = get_task(task)
-    output = check_output_dir(output_dir, overwrite)
+    _check_positive(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, train_subset=train_subset,
+                    eval_subset=eval_subset, max_length=max_length)
+    folder = TeacherFolder(check_output_dir(output_dir, overwrite))
     recipe = TEACHER_RECIPES[task.name]
     data = load_glue(task, data_dir, train_subset=train_subset, eval_subset=eval_subset, seed=seed)
     set_seed(seed)  # the new classification head is drawn here, before the Trainer seeds anything
     network, tokenizer = load_classifier(model, task)
     encoded = tokenize_glue(data, tokenizer, task, max_length)
 
-    if output.exists() and overwrite:
-        shutil.rmtree(output)
-    checkpoints = output / "checkpoints"
+    if overwrite and folder.path.exists():
+        shutil.rmtree(folder.path)
     args = TrainingArguments(
-        output_dir=str(checkpoints),
+        output_dir=str(folder.checkpoints_dir),
         num_train_epochs=epochs if epochs is not None else recipe.epochs,
         learning_rate=learning_rate if learning_rate is not None else recipe.learning_rate,
         per_device_train_batch_size=batch_size or recipe.batch_size,
@@ -126,17 +103,46 @@ def finetune(
         use_cpu=not torch.cuda.is_available(),
         **training_arguments,
     )
-    trainer = GlueTrainer(
-        model=network.train(),
-        args=args,
-        processing_class=tokenizer,
-        **glue_trainer_inputs(encoded, task),
-    )
+    trainer = GlueTrainer(model=network.train(), args=args, processing_class=tokenizer,
+                          **glue_trainer_inputs(encoded, task))
     trainer.train()
-    trainer.save_model(str(output))
+    trainer.save_model(str(folder.path))
     result = run_summary(trainer, task, model=str(model))
-    (output / METRICS_FILE).write_text(json.dumps(result, indent=2))
-    write_metrics_table(output / "metrics.md", {f"teacher ({model})": result["best"]}, task)
-    write_loss_figure(output / "figures" / "training_loss.png", trainer.state.log_history, title=f"{task.name}: fine-tuning")
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    folder.write_metrics(result, format_metrics_table({f"teacher ({model})": result["best"]}, task))
+    write_loss_figure(folder.figure("training_loss"), trainer.state.log_history, title=f"{task.name}: fine-tuning")
+    folder.remove_checkpoints()
     return result
+
+
+def _slug(reference: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", reference.strip("/.")).strip("-").lower()
+
+
+def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: bool | None = None,
+                data_dir: str | None = None, seed: int = 42) -> str:
+    """A fine-tuned teacher for ``task``: ``model`` itself when it already is one, else fine-tuned once.
+
+    The fine-tuned teacher goes to ``RUNS_DIR/teachers/<task>-<model>[-quick]`` and is reused by
+    every later call (and notebook) that asks for the same task, model and scale.
+
+    Args:
+        task: GLUE task name.
+        model: a fine-tuned teacher folder, a hub id to fine-tune (``"bert-base-uncased"``) or
+            ``"offline-minilm"``.
+        runs_dir: where fine-tuned teachers are kept.
+        quick: the quick scale of :mod:`kdviz.recipes` (default: ``KDVIZ_QUICK``).
+        data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
+        seed: the fine-tuning seed.
+
+    Returns:
+        The teacher's folder (or ``model`` unchanged when it is already fine-tuned on ``task``).
+    """
+    if is_finetuned(model, task):
+        return model
+    size = scale(quick)
+    folder = Path(runs_dir) / "teachers" / f"{task}-{_slug(model)}{'-quick' if size.is_quick else ''}"
+    if not TeacherFolder(folder).is_finished:
+        finetune(task, model, folder, data_dir=data_dir, train_subset=size.train_subset,
+                 eval_subset=size.eval_subset, epochs=size.teacher_epochs,
+                 learning_rate=size.teacher_learning_rate, seed=seed, overwrite=True)
+    return str(folder)

@@ -1,4 +1,7 @@
-"""The distillation loss terms: KD on logits and AD-KD's attribution loss (pure torch)."""
+"""The distillation losses as pure functions of tensors: task loss, KD, its temperature schedule, AD-KD.
+
+:mod:`kdviz.loss_terms` wraps each in a named, weighted term of the training objective.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,21 @@ import torch
 import torch.nn.functional as F
 
 ATTRIBUTION_DISTANCES = ("mse", "l1", "smooth_l1")
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The supervised loss on the gold labels: cross-entropy, or MSE for a single output (STS-B).
+
+    Args:
+        logits: (B, C) class logits, or (B, 1) scores.
+        labels: (B,) class ids, or float scores.
+
+    Returns:
+        Scalar batch mean.
+    """
+    if logits.shape[-1] == 1:
+        return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
+    return F.cross_entropy(logits, labels)
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

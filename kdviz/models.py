@@ -242,6 +242,17 @@ def build_student(
     return student.to(device=first.device, dtype=first.dtype).train()
 
 
+def is_finetuned(reference: str | os.PathLike, task: str | GlueTask) -> bool:
+    """Whether ``reference`` is already a classifier for ``task`` (a teacher to use as it is)."""
+    _, config = load_model_config(reference, task)
+    return is_sequence_classifier(config)
+
+
+def model_depth(reference: str | os.PathLike) -> int:
+    """Number of encoder layers of a model folder or hub id (students are sized from it)."""
+    return AutoConfig.from_pretrained(resolve_model_reference(reference)).num_hidden_layers
+
+
 def is_eager(model: torch.nn.Module) -> bool:
     """Whether a Hugging Face model runs eager attention (needed for double backward)."""
     return getattr(getattr(model, "config", None), "_attn_implementation", EAGER) == EAGER

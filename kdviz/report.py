@@ -1,9 +1,11 @@
-"""Small reports written next to a run: a markdown metrics table and a training-loss figure."""
+"""Reports of runs and studies: markdown metrics tables, loss figures, the papers' reference table."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from kdviz.recipes import ALP_KD_GLUE_AVERAGE, SIX_LAYER_REFERENCE
+from kdviz.runs import RunFolder, TeacherFolder
 from kdviz.tasks import GlueTask, get_task
 
 
@@ -23,13 +25,6 @@ def format_metrics_table(rows: dict[str, dict[str, float]], task: str | GlueTask
     for name, metrics in rows.items():
         lines.append(f"| {name} | " + " | ".join(f"{100 * metrics[c]:.2f}" for c in columns) + " |")
     return "\n".join(lines) + "\n"
-
-
-def write_metrics_table(path: Path, rows: dict[str, dict[str, float]], task: str | GlueTask) -> str:
-    """Write :func:`format_metrics_table` to ``path`` and return the text."""
-    text = format_metrics_table(rows, task)
-    path.write_text(text)
-    return text
 
 
 def write_loss_figure(path: Path, log_history: list[dict], title: str) -> Path:
@@ -89,9 +84,50 @@ def write_loss_terms_figure(path: Path, records: list[dict], title: str) -> Path
     return path
 
 
-
 def write_figure(path: Path, figure) -> Path:
     """Save a matplotlib figure as PNG (its folder is created) and return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     return path
+
+
+def write_run_reports(run: RunFolder, config, result: dict, objective) -> None:
+    """A finished run's metrics (JSON and a table with the teacher's row when its folder has kdviz
+    metrics) and figures: the loss terms, and the last window's layer-attention weights.
+
+    Args:
+        run: the run folder.
+        config: the run's :class:`~kdviz.config.DistillConfig`.
+        result: the run's summary (:func:`kdviz.glue_trainer.run_summary`).
+        objective: the trained :class:`~kdviz.objective.DistillationObjective`.
+    """
+    from kdviz.viz.render import layer_attention_figure
+
+    task = get_task(config.task)
+    rows = {}
+    teacher = TeacherFolder(config.teacher).read_metrics()
+    if teacher is not None:
+        rows[f"teacher ({run.teacher_info().layers} layers)"] = teacher["best"]
+    rows[f"student ({'+'.join(config.method_terms)})"] = result["best"]
+    run.write_metrics(result, format_metrics_table(rows, task))
+    write_loss_terms_figure(run.figure("loss_terms"), run.loss_terms(), title=f"{task.name}: distillation loss terms")
+    weights, term = run.layer_weights(), objective.term("layer_projection")
+    if weights and term is not None:
+        projection = term.projection
+        figure = layer_attention_figure(
+            weights[-1].alpha, projection.student_layers, projection.teacher_layers, mask=projection.mask.cpu().numpy(),
+            title=f"{config.alp_variant} weights, mean of the last logging window (step {weights[-1].step})")
+        write_figure(run.figure("layer_attention"), figure)
+
+
+def reference_table(tasks: list[str]) -> str:
+    """The papers' six-layer reference rows for ``tasks`` and ALP-KD's GLUE averages, as markdown."""
+    lines = ["| paper row | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+    for name, scores in SIX_LAYER_REFERENCE.items():
+        lines.append(f"| {name} | " + " | ".join(f"{scores[t]:.1f}" if t in scores else "" for t in tasks) + " |")
+    lines.append("")
+    lines.append("| ALP-KD, GLUE average | ALP | best baseline |")
+    lines.append("|---|---|---|")
+    for depth, scores in ALP_KD_GLUE_AVERAGE.items():
+        lines.append(f"| {depth} | {scores['alp']:.2f} | {scores['best baseline']:.2f} |")
+    return "\n".join(lines) + "\n"

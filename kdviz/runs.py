@@ -1,12 +1,16 @@
-"""The run folder: the one place that knows its layout. Training writes it; views read it.
+"""The run folder and the teacher folder: the only code that knows their file names and layout.
+
+Training writes a run folder through :class:`RunFolder`; views and reports read it back with
+:func:`load_run`, which returns typed objects. A fine-tuned teacher's folder is a
+``save_pretrained`` folder plus kdviz's metrics (:class:`TeacherFolder`)::
 
     <run>/
-      config.yaml                 resolved DistillConfig
-      teacher.json                the teacher's reference and label names
+      config.yaml                 the DistillConfig
+      teacher.json                the teacher's reference, label names, depth and width
       student/                    best student (save_pretrained + tokenizer)
-      layer_projection.safetensors  ALP width projection, when there is one (not part of the student)
+      objective.safetensors       trained parameters of the loss terms (the ALP width projection), when any
       metrics.json                metrics per evaluation and of the best student
-      metrics.md                  the best metrics as a markdown table
+      metrics.md                  the best metrics as a markdown table (the teacher's row too)
       history/loss_terms.jsonl    one line per logged step: step, epoch, each loss term
       history/alp_weights.jsonl   one line per logged step: alpha averaged over the logging window
       history/probe.json          the probe set: dev idx, text, tokens, label
@@ -15,60 +19,297 @@
       figures/                    PNG figures
       checkpoints/                Trainer checkpoints (resume)
       teacher_cache/              the teacher's cached logits and token scores
+
+    <teacher>/
+      config.json, model.safetensors, tokenizer files   (save_pretrained)
+      metrics.json, metrics.md    the fine-tuning history and the best dev metrics
+      figures/training_loss.png
+      checkpoints/                while fine-tuning only
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import yaml
 from safetensors.torch import load_file, save_file
 
-CONFIG = "config.yaml"
-TEACHER = "teacher.json"
-STUDENT = "student"
-PROJECTION = "layer_projection.safetensors"
+from kdviz.config import DistillConfig
+
 METRICS = "metrics.json"
 METRICS_TABLE = "metrics.md"
-HISTORY = "history"
-LOSS_TERMS = f"{HISTORY}/loss_terms.jsonl"
-ALP_WEIGHTS = f"{HISTORY}/alp_weights.jsonl"
-PROBE = f"{HISTORY}/probe.json"
-PROBE_TEACHER = f"{HISTORY}/probe_teacher.safetensors"
-PROBE_STUDENT = f"{HISTORY}/probe_student"
 FIGURES = "figures"
 CHECKPOINTS = "checkpoints"
-TEACHER_CACHE = "teacher_cache"
+_STEP_FILE = "step-{}.safetensors"
 
 
-def append_jsonl(path: Path, record: dict) -> None:
-    """Append one JSON line (the folder is created)."""
+class OutputExistsError(FileExistsError):
+    """The output folder already holds work that a new run would overwrite, or is a file."""
+
+
+def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an output path that is a file, or a non-empty folder unless ``overwrite`` is set.
+
+    Returns:
+        The output folder as a :class:`Path` (not created yet).
+
+    Raises:
+        OutputExistsError: naming the path and the fix; nothing is changed.
+    """
+    path = Path(output_dir)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"Output path {str(path)!r} is a file, not a folder; nothing was changed. Choose "
+                                f"a folder path (it is created) or move the file away.")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"Output folder {str(path)!r} is not empty; nothing was changed. Choose another folder or pass "
+            f"--overwrite (overwrite=True) to replace it."
+        )
+    return path
+
+
+def teacher_cache_file(cache_dir: str | os.PathLike, key: str) -> Path:
+    """The file of the teacher cache with key ``key`` in ``cache_dir``."""
+    return Path(cache_dir) / f"teacher-{key[:16]}.safetensors"
+
+
+def _write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2))
+
+
+def _read_json(path: Path, default=None):
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """All records of a JSON-lines file, or [] when it does not exist."""
+def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def save_probe_scores(path: Path, scores: torch.Tensor, logits: torch.Tensor) -> None:
-    """Write probe token scores (P, V, L) and logits (P, C)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"scores": scores.detach().float().cpu().contiguous(), "logits": logits.detach().float().cpu()},
-              str(path))
+@dataclass
+class TeacherInfo:
+    """What a run records of its teacher (``teacher.json``)."""
+
+    reference: str
+    label_names: list[str]
+    layers: int
+    hidden_size: int
 
 
-def save_projection(projection: torch.nn.Module, path: Path) -> None:
-    """Write the ALP width projection's weights; nothing when it has none (equal widths)."""
-    state = projection.state_dict()
-    if state:
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(path))
+@dataclass
+class ProbeExample:
+    """One dev example of the probe set whose attributions are recorded during training."""
+
+    idx: int
+    text: list[str]
+    label: int | float
+    tokens: list[str]
+
+
+@dataclass
+class ProbeScores:
+    """Token scores (P, V, L) and logits (P, C) of the probe set, on the CPU."""
+
+    scores: torch.Tensor
+    logits: torch.Tensor
+
+
+@dataclass
+class LayerWeights:
+    """The ALP weights (student layers x teacher layers) averaged over one logging window."""
+
+    step: int
+    alpha: list[list[float]]
+
+
+class TeacherFolder:
+    """A fine-tuned teacher's folder: ``save_pretrained`` files plus kdviz's metrics and figure.
+
+    Args:
+        path: the folder (it need not exist yet).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether a fine-tuning finished here (its metrics are written last)."""
+        return (self.path / METRICS).is_file()
+
+    def read_metrics(self) -> dict | None:
+        """The fine-tuning result (``history``, ``best``...), or None for a folder kdviz did not write."""
+        return _read_json(self.path / METRICS)
+
+    def write_metrics(self, result: dict, table: str) -> None:
+        """Write the result as JSON and its best metrics as a markdown table."""
+        _write_json(self.path / METRICS, result)
+        (self.path / METRICS_TABLE).write_text(table)
+
+    def metrics_table(self) -> str:
+        """The markdown table of the best dev metrics."""
+        return (self.path / METRICS_TABLE).read_text()
+
+    def figure(self, name: str) -> Path:
+        """Where the figure ``name`` (without extension) is written."""
+        return self.path / FIGURES / f"{name}.png"
+
+    def remove_checkpoints(self) -> None:
+        shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
+
+
+class RunFolder:
+    """A distillation run's folder: every file name and the layout live here.
+
+    Args:
+        path: the folder (it need not exist yet).
+    """
+
+    CONFIG, TEACHER, STUDENT, OBJECTIVE = "config.yaml", "teacher.json", "student", "objective.safetensors"
+    LOSS_TERMS, ALP_WEIGHTS = "history/loss_terms.jsonl", "history/alp_weights.jsonl"
+    PROBE, PROBE_TEACHER, PROBE_STUDENT = "history/probe.json", "history/probe_teacher.safetensors", \
+        "history/probe_student"
+    TEACHER_CACHE = "teacher_cache"
+    LARGE = (CHECKPOINTS, TEACHER_CACHE, STUDENT)
+    """The parts that hold model weights: a study that only needs the scores drops them."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @property
+    def student_dir(self) -> Path:
+        return self.path / self.STUDENT
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def teacher_cache_dir(self) -> Path:
+        return self.path / self.TEACHER_CACHE
+
+    def has_checkpoint(self) -> bool:
+        return any(self.checkpoints_dir.glob("checkpoint-*"))
+
+    def figure(self, name: str) -> Path:
+        """Where the figure ``name`` (without extension) is written."""
+        return self.path / FIGURES / f"{name}.png"
+
+    # writing (process 0 only) ------------------------------------------------------------------
+    def write_header(self, config: DistillConfig, teacher: TeacherInfo, *, replace: bool = False) -> None:
+        """Create the folder (emptied first with ``replace``) with the config and the teacher's info."""
+        if replace and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        config.save(self.path / self.CONFIG)
+        _write_json(self.path / self.TEACHER, asdict(teacher))
+
+    def append_loss_terms(self, record: dict) -> None:
+        _append_jsonl(self.path / self.LOSS_TERMS, record)
+
+    def append_layer_weights(self, weights: LayerWeights) -> None:
+        _append_jsonl(self.path / self.ALP_WEIGHTS, asdict(weights))
+
+    def write_probe(self, examples: list[ProbeExample], teacher: ProbeScores) -> None:
+        _write_json(self.path / self.PROBE, [asdict(example) for example in examples])
+        self._save_scores(self.path / self.PROBE_TEACHER, teacher)
+
+    def write_probe_student(self, step: int, scores: ProbeScores) -> None:
+        self._save_scores(self.path / self.PROBE_STUDENT / _STEP_FILE.format(step), scores)
+
+    @staticmethod
+    def _save_scores(path: Path, scores: ProbeScores) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"scores": scores.scores.detach().float().cpu().contiguous(),
+                   "logits": scores.logits.detach().float().cpu().contiguous()}, str(path))
+
+    def truncate_history(self, step: int) -> None:
+        """Drop every history record written after ``step`` (a run resumed from that checkpoint)."""
+        for name in (self.LOSS_TERMS, self.ALP_WEIGHTS):
+            path = self.path / name
+            if path.is_file():
+                kept = [record for record in _read_jsonl(path) if record["step"] <= step]
+                path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+        for logged, file in self._probe_student_files().items():
+            if logged > step:
+                file.unlink()
+
+    def save_student(self, student, tokenizer) -> None:
+        student.save_pretrained(self.student_dir)
+        tokenizer.save_pretrained(self.student_dir)
+
+    def save_objective(self, objective: torch.nn.Module) -> None:
+        """Write the loss terms' trained parameters; nothing when they have none."""
+        state = {name: value.detach().cpu().contiguous() for name, value in objective.state_dict().items()}
+        if state:
+            save_file(state, str(self.path / self.OBJECTIVE))
+
+    def load_objective(self) -> dict[str, torch.Tensor]:
+        """The loss terms' trained parameters ({} when the run has none)."""
+        path = self.path / self.OBJECTIVE
+        return load_file(str(path)) if path.is_file() else {}
+
+    def write_metrics(self, result: dict, table: str) -> None:
+        _write_json(self.path / METRICS, result)
+        (self.path / METRICS_TABLE).write_text(table)
+
+    def metrics_table(self) -> str:
+        return (self.path / METRICS_TABLE).read_text()
+
+    def remove_large_parts(self) -> None:
+        """Delete the student, checkpoints and teacher cache (the scores, history and figures stay)."""
+        for name in self.LARGE:
+            shutil.rmtree(self.path / name, ignore_errors=True)
+
+    # reading -----------------------------------------------------------------------------------
+    def _probe_student_files(self) -> dict[int, Path]:
+        files = (self.path / self.PROBE_STUDENT).glob(_STEP_FILE.format("*"))
+        return {int(file.name.removeprefix("step-").removesuffix(".safetensors")): file for file in files}
+
+    def loss_terms(self) -> list[dict]:
+        return _read_jsonl(self.path / self.LOSS_TERMS)
+
+    def layer_weights(self) -> list[LayerWeights]:
+        return [LayerWeights(**record) for record in _read_jsonl(self.path / self.ALP_WEIGHTS)]
+
+    def teacher_info(self) -> TeacherInfo | None:
+        teacher = _read_json(self.path / self.TEACHER)
+        return TeacherInfo(**teacher) if teacher else None
+
+    def load(self) -> "Run":
+        """Read the folder back (see :func:`load_run`)."""
+        if not (self.path / self.CONFIG).is_file():
+            raise FileNotFoundError(f"{str(self.path)!r} is not a kdviz run folder (no {self.CONFIG}).")
+        probe_teacher = self.path / self.PROBE_TEACHER
+        return Run(
+            folder=self,
+            config=DistillConfig.from_dict(yaml.safe_load((self.path / self.CONFIG).read_text())),
+            teacher=self.teacher_info(),
+            metrics=_read_json(self.path / METRICS, {}),
+            loss_terms=self.loss_terms(),
+            alp_weights=self.layer_weights(),
+            probe=[ProbeExample(**example) for example in _read_json(self.path / self.PROBE, [])],
+            probe_teacher=ProbeScores(**load_file(str(probe_teacher))) if probe_teacher.is_file() else None,
+            probe_student={step: ProbeScores(**load_file(str(file)))
+                           for step, file in sorted(self._probe_student_files().items())},
+        )
 
 
 @dataclass
@@ -76,40 +317,44 @@ class Run:
     """A finished (or running) distillation run, read back from its folder.
 
     Attributes:
-        path: the folder.
-        config: the resolved config as a dict.
-        teacher: the teacher reference (``{"reference": ..., "label_names": [...]}``).
-        metrics: ``metrics.json`` (per-evaluation history and ``best``).
-        loss_terms: one dict per logged step.
-        alp_weights: one dict per logged step with ``step`` and ``alpha`` (student x teacher layers).
-        probe: the probe examples (``idx``, ``text``, ``tokens``, ``label``).
-        probe_teacher: teacher scores (P, V, L) and logits.
-        probe_student: step -> student scores (P, V, L) and logits.
+        folder: the :class:`RunFolder` (``run.path`` is its path).
+        config: the run's :class:`~kdviz.config.DistillConfig`.
+        teacher: the teacher's reference, label names, depth and width.
+        metrics: ``metrics.json`` (per-evaluation ``history``, ``best``, ``best_epoch``...).
+        loss_terms: one dict per logged step (``step``, ``epoch``, ``loss_<term>``...).
+        alp_weights: one :class:`LayerWeights` per logged step.
+        probe: the probe examples.
+        probe_teacher: the teacher's probe scores (P, V, L) and logits.
+        probe_student: logged step -> the student's probe scores and logits.
     """
 
-    path: Path
-    config: dict
-    teacher: dict
+    folder: RunFolder
+    config: DistillConfig
+    teacher: TeacherInfo | None
     metrics: dict
     loss_terms: list[dict] = field(default_factory=list)
-    alp_weights: list[dict] = field(default_factory=list)
-    probe: list[dict] = field(default_factory=list)
-    probe_teacher: dict[str, torch.Tensor] | None = None
-    probe_student: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    alp_weights: list[LayerWeights] = field(default_factory=list)
+    probe: list[ProbeExample] = field(default_factory=list)
+    probe_teacher: ProbeScores | None = None
+    probe_student: dict[int, ProbeScores] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
 
     @property
     def student_dir(self) -> Path:
-        return self.path / STUDENT
+        return self.folder.student_dir
 
     def load_student(self):
-        """The best student and its tokenizer (eager attention)."""
+        """The best student and its tokenizer (eager attention), in eval mode."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         model = AutoModelForSequenceClassification.from_pretrained(self.student_dir, attn_implementation="eager")
         return model.eval(), AutoTokenizer.from_pretrained(self.student_dir)
 
 
-def load_run(path: str | Path) -> Run:
+def load_run(path: str | os.PathLike) -> Run:
     """Read a run folder written by ``kdviz distill``.
 
     Args:
@@ -119,25 +364,6 @@ def load_run(path: str | Path) -> Run:
         A :class:`Run`.
 
     Raises:
-        FileNotFoundError: when the folder has no ``config.yaml`` (not a run folder).
+        FileNotFoundError: when the folder has no config (not a run folder).
     """
-    import yaml
-
-    path = Path(path)
-    if not (path / CONFIG).is_file():
-        raise FileNotFoundError(f"{str(path)!r} is not a kdviz run folder (no {CONFIG}).")
-    probe_student = {}
-    for file in sorted((path / PROBE_STUDENT).glob("step-*.safetensors")):
-        probe_student[int(file.stem.split("-")[1])] = load_file(str(file))
-    metrics_file = path / METRICS
-    return Run(
-        path=path,
-        config=yaml.safe_load((path / CONFIG).read_text()),
-        teacher=json.loads((path / TEACHER).read_text()) if (path / TEACHER).is_file() else {},
-        metrics=json.loads(metrics_file.read_text()) if metrics_file.is_file() else {},
-        loss_terms=read_jsonl(path / LOSS_TERMS),
-        alp_weights=read_jsonl(path / ALP_WEIGHTS),
-        probe=json.loads((path / PROBE).read_text()) if (path / PROBE).is_file() else [],
-        probe_teacher=load_file(str(path / PROBE_TEACHER)) if (path / PROBE_TEACHER).is_file() else None,
-        probe_student=dict(sorted(probe_student.items())),
-    )
+    return RunFolder(path).load()

@@ -8,7 +8,6 @@ notebook). A run that was cut off mid-training starts over.
 from __future__ import annotations
 
 import csv
-import shutil
 import statistics
 import time
 from collections import Counter
@@ -16,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from kdviz import runs as run_folder
-from kdviz.notebook import run_config
+from kdviz.config import DistillConfig
+from kdviz.distill import distill
+from kdviz.runs import RunFolder
 from kdviz.tasks import get_task
 
 FIELDS = ("task", "method", "student_layers", "seed", "train_examples", "epochs", "metric", "score",
@@ -77,10 +77,10 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
 
     Args:
         plan: the runs (see :func:`grid`).
-        teachers: task -> fine-tuned teacher folder (see :func:`kdviz.notebook.teacher_for`).
+        teachers: task -> fine-tuned teacher folder (see :func:`kdviz.finetune.teacher_for`).
         csv_path: the study's CSV (created when missing).
         runs_dir: run folders go to ``RUNS_DIR/<task>/<method>-<L>l-seed<S>``.
-        quick: quick scale (default: ``KDVIZ_QUICK``).
+        quick: the quick scale of :mod:`kdviz.recipes` (default: ``KDVIZ_QUICK``).
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
         keep_models: keep each run's student, checkpoints and teacher cache (large); by default only
             the metrics, history and figures stay.
@@ -101,11 +101,10 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
         values = dict(overrides)
         if isinstance(values.get("train_subset"), dict):
             values["train_subset"] = values["train_subset"].get(run.task)
-        output = Path(runs_dir) / run.folder
-        config = run_config(run.method, run.task, teachers[run.task], output, quick=quick, data_dir=data_dir,
-                            student_layers=run.student_layers, seed=run.seed, **values)
-        from kdviz.distill import distill
-
+        output = RunFolder(Path(runs_dir) / run.folder)
+        config = DistillConfig.from_preset(f"{run.method}/{run.task}", quick=quick, teacher=teachers[run.task],
+                                           output_dir=str(output.path), data_dir=data_dir,
+                                           student_layers=run.student_layers, seed=run.seed, **values)
         start = time.perf_counter()
         result = distill(config, overwrite=True)
         task = get_task(run.task)
@@ -115,8 +114,7 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
             "score": round(100 * result["best"][task.main_metric], 2), "best_epoch": result["best_epoch"],
             "wall_s": round(time.perf_counter() - start, 1)})
         if not keep_models:
-            for name in (run_folder.CHECKPOINTS, run_folder.TEACHER_CACHE, run_folder.STUDENT):
-                shutil.rmtree(output / name, ignore_errors=True)
+            output.remove_large_parts()
     return read_rows(csv_path)
 
 

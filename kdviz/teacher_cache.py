@@ -14,7 +14,6 @@ import hashlib
 import itertools
 import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,26 +24,11 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
-from kdviz.attribution import integrated_gradients, token_scores
+from kdviz.attribution import AttributionSettings
+from kdviz.frozen_attribution import frozen_token_scores
+from kdviz.runs import teacher_cache_file
 
 CACHE_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
-
-
-@dataclass(frozen=True)
-class TeacherAttributionSettings:
-    """How the teacher's token scores are computed (all of it enters the cache key).
-
-    Attributes:
-        views: ``"gold"``, ``"classes"`` or a class index (see :mod:`kdviz.attribution`).
-        steps: IG steps m.
-        rule: Riemann rule.
-        top_k: hidden dimensions kept per token (K); None keeps all.
-    """
-
-    views: str | int = "gold"
-    steps: int = 1
-    rule: str = "right"
-    top_k: int | None = None
 
 
 def hash_model(model: torch.nn.Module) -> str:
@@ -72,9 +56,9 @@ def hash_dataset(dataset) -> str:
     return digest.hexdigest()
 
 
-def cache_key(teacher: torch.nn.Module, dataset, settings: TeacherAttributionSettings, description: dict) -> str:
+def cache_key(teacher: torch.nn.Module, dataset, settings: AttributionSettings, description: dict) -> str:
     """The key a cache file must carry to be used for this teacher, data and settings."""
-    parts = {"teacher": hash_model(teacher), "data": hash_dataset(dataset), "settings": asdict(settings),
+    parts = {"teacher": hash_model(teacher), "data": hash_dataset(dataset), "settings": settings.result_fields(),
              "description": description, "format": 1}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -146,10 +130,9 @@ def compute_teacher_cache(
     teacher: torch.nn.Module,
     dataset,
     tokenizer,
-    settings: TeacherAttributionSettings,
+    settings: AttributionSettings,
     key: str = "",
     batch_size: int = 64,
-    step_chunk: int | None = None,
 ) -> TeacherCache:
     """Run the teacher once over a tokenised data set (eval mode, batched, with a progress bar).
 
@@ -157,29 +140,24 @@ def compute_teacher_cache(
         teacher: the frozen teacher.
         dataset: tokenised split with ``input_ids``, ``attention_mask``, ``label``, ``idx``.
         tokenizer: pads the batches.
-        settings: views, IG steps, Riemann rule and top-K.
+        settings: views, IG steps, Riemann rule, step chunk and top-K.
         key: stored with the cache.
         batch_size: examples per teacher pass.
-        step_chunk: bound on IG steps per pass.
 
     Returns:
         A :class:`TeacherCache`.
     """
     teacher.eval()
-    device = next(teacher.parameters()).device
     columns = [c for c in CACHE_COLUMNS if c in dataset.column_names]
     loader = DataLoader(dataset.select_columns(columns), batch_size=batch_size,
                         collate_fn=DataCollatorWithPadding(tokenizer))
     logits, scores, lengths, indices = [], [], [], []
     for batch in tqdm(loader, desc="Teacher attributions (once)", unit="batch"):
-        batch = {k: v.to(device) for k, v in batch.items()}
         mask = batch["attention_mask"]
-        result = integrated_gradients(teacher, batch["input_ids"], mask, batch.get("token_type_ids"),
-                                      batch.get("labels"), views=settings.views, steps=settings.steps,
-                                      rule=settings.rule, step_chunk=step_chunk)
-        per_token = token_scores(result.attributions, mask, settings.top_k).float().permute(0, 2, 1)  # (B, L, V)
-        scores.append(per_token[mask.bool()].cpu())
-        lengths.append(mask.sum(-1).cpu())
+        result = frozen_token_scores(teacher, batch, batch.get("labels"), settings)
+        per_token = result.scores.float().cpu().permute(0, 2, 1)  # (B, L, V)
+        scores.append(per_token[mask.bool()])
+        lengths.append(mask.sum(-1))
         logits.append(result.logits.float().cpu())
         indices.append(batch["idx"].cpu())
     lengths = torch.cat(lengths)
@@ -192,27 +170,30 @@ def load_or_compute_teacher_cache(
     teacher: torch.nn.Module,
     dataset,
     tokenizer,
-    settings: TeacherAttributionSettings,
+    settings: AttributionSettings,
     description: dict,
-    **compute_options,
+    *,
+    write: bool = True,
+    batch_size: int = 64,
 ) -> TeacherCache:
     """The teacher cache for this teacher, data and settings: read from ``cache_dir`` or computed and saved.
 
     Args:
         cache_dir: folder of cache files (next to the run).
-        teacher, dataset, tokenizer, settings: as :func:`compute_teacher_cache`.
+        teacher, dataset, tokenizer, settings, batch_size: as :func:`compute_teacher_cache`.
         description: where the data came from (task, split, subset, max length); part of the key.
-        **compute_options: ``batch_size``, ``step_chunk``.
+        write: save a computed cache (only process 0 of several writes; the others read its file).
 
     Returns:
         A :class:`TeacherCache` whose key matches.
     """
     key = cache_key(teacher, dataset, settings, description)
-    path = Path(cache_dir) / f"teacher-{key[:16]}.safetensors"
+    path = teacher_cache_file(cache_dir, key)
     cached = TeacherCache.load(path, key)
     if cached is not None:
         return cached
-    cache = compute_teacher_cache(teacher, dataset, tokenizer, settings, key, **compute_options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cache.save(path)
+    cache = compute_teacher_cache(teacher, dataset, tokenizer, settings, key, batch_size)
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cache.save(path)
     return cache

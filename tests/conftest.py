@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import BertConfig, BertForSequenceClassification
 
 from glue_fixtures import write_glue_fixtures
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_GLUE = Path(os.environ.get("KDVIZ_DATA_DIR") or REPO.parent / "shared" / "glue")
+from helpers import SHARED_GLUE, tiny_bert
 
 
 @pytest.fixture(scope="session")
@@ -33,32 +28,6 @@ def real_glue_env(glue_dir, monkeypatch) -> Path:
 def fixture_glue_dir(tmp_path_factory) -> Path:
     """A GLUE folder with small CoLA, STS-B, QQP, MNLI, QNLI and WNLI files in their layouts."""
     return write_glue_fixtures(tmp_path_factory.mktemp("glue_fixtures"))
-
-
-def tiny_bert_config(num_labels: int = 2, layers: int = 4, hidden: int = 32, **overrides) -> BertConfig:
-    """A tiny random BERT config with the bert-base-uncased vocabulary size."""
-    values = dict(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                  intermediate_size=37, max_position_embeddings=64, num_labels=num_labels,
-                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    values.update(overrides)
-    return BertConfig(**values)
-
-
-def tiny_bert(num_labels: int = 2, layers: int = 4, hidden: int = 32, seed: int = 0, **overrides):
-    """A tiny random ``BertForSequenceClassification`` with eager attention, in eval mode.
-
-    Biases and LayerNorm shifts are random too (Hugging Face initialises them to zero): with zero
-    biases the network is nearly invariant to the scale of its embedding output, which would make
-    Integrated Gradients degenerate.
-    """
-    torch.manual_seed(seed)
-    config = tiny_bert_config(num_labels, layers, hidden, initializer_range=0.2, **overrides)
-    model = BertForSequenceClassification._from_config(config, attn_implementation="eager").eval()
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if name.endswith("bias"):
-                parameter.normal_(0.0, 0.2)
-    return model
 
 
 @pytest.fixture(scope="session")

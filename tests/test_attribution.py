@@ -1,24 +1,22 @@
+"""Integrated Gradients on the embedding output: captum as the oracle, completeness, the student's loss."""
+
 import pytest
 import torch
 
-from conftest import tiny_bert
+from helpers import make_batch, tiny_bert
+from kdviz.attribution import AttributionSettings, integrated_gradients, riemann_rule, token_scores
 from kdviz.captum_bridge import captum_embedding_attributions
-from kdviz.attribution import Attribution, attribute, integrated_gradients, riemann_rule, token_scores
+from kdviz.frozen_attribution import attribute
 from kdviz.losses import attribution_loss
 
 
-def make_batch(pairs: bool, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(1000, 2000, (3, 9), generator=generator)
-    mask = torch.ones_like(ids)
-    mask[0, 6:] = 0  # padding
-    mask[2, 8:] = 0
-    ids[mask == 0] = 0
-    types = torch.zeros_like(ids)
-    if pairs:
-        types[:, 4:] = 1
-        types[mask == 0] = 0
-    return ids, mask, types
+def ig(views="gold", steps=1, rule="right", step_chunk=None):
+    return AttributionSettings(views=views, steps=steps, rule=rule, step_chunk=step_chunk)
+
+
+def unpacked(pairs):
+    batch = make_batch(pairs)
+    return batch, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
 
 
 def captum(model, ids, mask, types, target, steps, rule="right"):
@@ -30,8 +28,8 @@ def captum(model, ids, mask, types, target, steps, rule="right"):
 @pytest.mark.parametrize("rule", ["right", "left", "middle", "trapezoid"])
 def test_equal_to_captum_layer_integrated_gradients(pairs, steps, rule):
     model = tiny_bert(num_labels=3).double()
-    ids, mask, types = make_batch(pairs)
-    ours = attribute(model, ids, mask, types, views="classes", steps=steps, rule=rule).attributions
+    batch, ids, mask, types = unpacked(pairs)
+    ours = attribute(model, batch, settings=ig("classes", steps, rule)).attributions
     for c in range(3):
         theirs = captum(model, ids, mask, types, lambda z: -torch.log_softmax(z, -1)[:, c], steps, rule)
         if rule == "trapezoid":
@@ -44,26 +42,19 @@ def test_equal_to_captum_layer_integrated_gradients(pairs, steps, rule):
 @pytest.mark.parametrize("pairs", [False, True])
 def test_one_step_equals_captum_layer_gradient_x_activation(pairs):
     model = tiny_bert(num_labels=3).double()
-    ids, mask, types = make_batch(pairs)
-    ours = attribute(model, ids, mask, types, views="classes", steps=1).attributions
+    batch, ids, mask, types = unpacked(pairs)
+    ours = attribute(model, batch, settings=ig("classes")).attributions
     for c in range(3):
         theirs = captum_embedding_attributions(model, ids, mask, types, lambda z: -torch.log_softmax(z, -1)[:, c],
                                                method="input_x_gradient")
         assert ((ours[:, c] - theirs).norm() / theirs.norm()) < 1e-5
 
 
-def test_captum_deeplift_runs_on_the_embedding_output():
-    model = tiny_bert(num_labels=2).double()
-    ids, mask, types = make_batch(True)
-    result = captum_embedding_attributions(model, ids, mask, types, lambda z: z[:, 1], method="deeplift")
-    assert result.shape == (3, 9, 32) and torch.isfinite(result).all() and result.abs().sum() > 0
-
-
 def test_gold_view_equals_captum_on_the_loss():
     model = tiny_bert(num_labels=2).double()
-    ids, mask, types = make_batch(True)
+    batch, ids, mask, types = unpacked(True)
     labels = torch.tensor([1, 0, 1])
-    ours = attribute(model, ids, mask, types, labels, views="gold", steps=8).attributions[:, 0]
+    ours = attribute(model, batch, labels, ig("gold", 8)).attributions[:, 0]
     loss = lambda z: torch.nn.functional.cross_entropy(z, labels.repeat(len(z) // 3), reduction="none")
     theirs = captum(model, ids, mask, types, loss, 8)
     assert ((ours - theirs).norm() / theirs.norm()) < 1e-5
@@ -71,7 +62,7 @@ def test_gold_view_equals_captum_on_the_loss():
 
 def test_completeness_converges(capsys):
     model = tiny_bert(num_labels=3).double()
-    ids, mask, types = make_batch(True)
+    batch, ids, mask, types = unpacked(True)
     with torch.no_grad():
         full = -torch.log_softmax(model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits, -1)[:, 1]
         zero = torch.zeros(3, 9, 32, dtype=torch.float64)
@@ -81,7 +72,7 @@ def test_completeness_converges(capsys):
                                          -1)[:, 1]
     deltas = []
     for steps in (1, 4, 16, 64, 256):
-        total = attribute(model, ids, mask, types, views=1, steps=steps, rule="middle").attributions.sum(dim=(1, 2, 3))
+        total = attribute(model, batch, settings=ig(1, steps, "middle")).attributions.sum(dim=(1, 2, 3))
         deltas.append((total - (full - at_zero)).abs().max().item())
     with capsys.disabled():
         print("\ncompleteness |sum(a) - (F(x) - F(0))|, middle rule, m = 1, 4, 16, 64, 256:",
@@ -92,9 +83,9 @@ def test_completeness_converges(capsys):
 
 def test_step_chunks_give_the_same_result():
     model = tiny_bert(num_labels=3).double()
-    ids, mask, types = make_batch(False)
-    whole = attribute(model, ids, mask, types, views="classes", steps=8).attributions
-    chunked = attribute(model, ids, mask, types, views="classes", steps=8, step_chunk=3).attributions
+    batch, ids, mask, types = unpacked(False)
+    whole = attribute(model, batch, settings=ig("classes", 8)).attributions
+    chunked = attribute(model, batch, settings=ig("classes", 8, step_chunk=3)).attributions
     torch.testing.assert_close(whole, chunked)
 
 
@@ -114,13 +105,14 @@ def test_token_scores_top_k_norm_and_padding():
 
 
 def student_attribution_loss(model, ids, mask, types, labels, teacher_scores, steps=2):
-    result = integrated_gradients(model, ids, mask, types, labels, views="gold", steps=steps, create_graph=True)
+    result = integrated_gradients(model, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}, labels,
+                                  ig("gold", steps), create_graph=True)
     return attribution_loss(teacher_scores, token_scores(result.attributions, mask))
 
 
 def test_gradcheck_of_the_attribution_loss_with_respect_to_student_parameters():
     model = tiny_bert(num_labels=2, layers=1, hidden=8, intermediate_size=8).double()
-    ids, mask, types = make_batch(True)
+    batch, ids, mask, types = unpacked(True)
     ids, mask, types = ids[:2, :7], mask[:2, :7], types[:2, :7]
     labels = torch.tensor([1, 0])
     teacher_scores = token_scores(torch.rand(2, 1, 7, 8, dtype=torch.float64), mask)
@@ -152,7 +144,7 @@ def _param_name(model, parameter):
 
 def test_attribution_loss_trains_every_student_parameter():
     model = tiny_bert(num_labels=2).double().train()
-    ids, mask, types = make_batch(True)
+    batch, ids, mask, types = unpacked(True)
     teacher_scores = token_scores(torch.rand(3, 1, 9, 32, dtype=torch.float64), mask)
     student_attribution_loss(model, ids, mask, types, torch.tensor([1, 0, 1]), teacher_scores).backward()
     untouched = [name for name, p in model.named_parameters()
@@ -164,57 +156,44 @@ def test_attribution_loss_trains_every_student_parameter():
 
 def test_three_class_multi_view_loss_is_the_sum_of_single_views():
     model = tiny_bert(num_labels=3).double()
-    ids, mask, types = make_batch(True)
+    batch, ids, mask, types = unpacked(True)
     teacher = token_scores(torch.rand(3, 3, 9, 32, dtype=torch.float64), mask)
-    multi = integrated_gradients(model, ids, mask, types, views="classes", steps=2, create_graph=True)
+    multi = integrated_gradients(model, batch, settings=ig("classes", 2), create_graph=True)
     total = attribution_loss(teacher, token_scores(multi.attributions, mask))
     singles = 0
     for c in range(3):
-        single = integrated_gradients(model, ids, mask, types, views=c, steps=2, create_graph=True)
+        single = integrated_gradients(model, batch, settings=ig(c, 2), create_graph=True)
         singles = singles + attribution_loss(teacher[:, c:c + 1], token_scores(single.attributions, mask))
     torch.testing.assert_close(total, singles)
 
 
 def test_two_class_normalised_views_are_identical():
     model = tiny_bert(num_labels=2).double()
-    ids, mask, types = make_batch(True)
-    scores = attribute(model, ids, mask, types, views="classes", steps=1).token_scores()
+    batch, ids, mask, types = unpacked(True)
+    scores = attribute(model, batch, settings=ig("classes")).token_scores()
     torch.testing.assert_close(scores[:, 0], scores[:, 1])
-    gold = attribute(model, ids, mask, types, torch.tensor([0, 1, 1]), views="gold").token_scores()
+    gold = attribute(model, batch, torch.tensor([0, 1, 1])).token_scores()
     torch.testing.assert_close(gold[:, 0], scores[:, 0])
 
 
 def test_fused_attention_is_refused_for_the_student_side():
     model = tiny_bert(num_labels=2)
     model.set_attn_implementation("sdpa")
-    ids, mask, types = make_batch(False)
+    batch, ids, mask, types = unpacked(False)
     with pytest.raises(ValueError, match="attn_implementation='eager'"):
-        integrated_gradients(model, ids, mask, types, views=0, create_graph=True)
-    attribute(model, ids, mask, types, views=0)  # first order is fine
+        integrated_gradients(model, batch, settings=ig(0), create_graph=True)
+    attribute(model, batch, settings=ig(0))  # first order is fine
 
 
 def test_right_rule_reuses_the_unscaled_pass():
     model = tiny_bert(num_labels=2).double()
-    ids, mask, types = make_batch(True)
-    result = integrated_gradients(model, ids, mask, types, views="classes", steps=4, output_hidden_states=True)
+    batch, ids, mask, types = unpacked(True)
+    result = integrated_gradients(model, batch, settings=ig("classes", 4), output_hidden_states=True)
     with torch.no_grad():
         plain = model(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True)
     torch.testing.assert_close(result.logits, plain.logits)
     assert len(result.hidden_states) == len(plain.hidden_states)
     torch.testing.assert_close(result.hidden_states[-1], plain.hidden_states[-1])
-
-
-def test_result_saves_and_loads(tmp_path):
-    model = tiny_bert(num_labels=3)
-    ids, mask, types = make_batch(True)
-    result = attribute(model, ids, mask, types, views="classes", steps=2)
-    result.tokens = [["[CLS]", "<b>"], ["a"], ["b"]]
-    result.save(tmp_path / "a.safetensors")
-    loaded = Attribution.load(tmp_path / "a.safetensors")
-    torch.testing.assert_close(loaded.attributions, result.attributions)
-    torch.testing.assert_close(loaded.targets, result.targets)
-    assert loaded.views == ["class 0", "class 1", "class 2"] and loaded.tokens == result.tokens
-    assert (loaded.steps, loaded.rule) == (2, "right")
 
 
 def test_riemann_weights_sum_to_one():
@@ -228,12 +207,12 @@ def test_riemann_weights_sum_to_one():
 def test_attribution_loss_under_bf16_autocast_matches_float32():
     """The stated tolerance: 2% relative on the loss, 0.02 absolute on normalised token scores."""
     model = tiny_bert(num_labels=2, layers=2).train()
-    ids, mask, types = make_batch(True)
+    batch, ids, mask, types = unpacked(True)
     labels = torch.tensor([1, 0, 1])
     teacher = token_scores(torch.rand(3, 1, 9, 32, generator=torch.Generator().manual_seed(1)), mask)
 
     def scores_and_loss():
-        result = integrated_gradients(model, ids, mask, types, labels, create_graph=True)
+        result = integrated_gradients(model, batch, labels, create_graph=True)
         scores = token_scores(result.attributions, mask)
         return scores, attribution_loss(teacher, scores)
 

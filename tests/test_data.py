@@ -168,3 +168,12 @@ def test_tokenisation_of_pairs_truncates_and_pads_per_batch(real_glue_env, offli
     batch = DataCollatorWithPadding(tokenizer)([{k: encoded[i][k] for k in ("input_ids", "attention_mask", "label")}
                                                 for i in range(4)])
     assert batch["input_ids"].shape[1] == max(lengths[:4])
+
+
+def test_a_file_that_is_not_utf8_names_the_file_and_the_line(tmp_path):
+    bad = tmp_path / "RTE" / "train.tsv"
+    bad.parent.mkdir()
+    bad.write_bytes("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n".encode()
+                    + "1\tcaf\xe9\tb\tentailment\n".encode("latin-1"))
+    with pytest.raises(GlueDataError, match=r"train\.tsv, line 3: byte 0xe9 is not UTF-8.*re-save the file as UTF-8"):
+        read_glue_tsv("rte", bad)

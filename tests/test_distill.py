@@ -1,3 +1,5 @@
+"""A distillation run end to end: the run folder, resume, refusals, MNLI, several processes."""
+
 import json
 import math
 import os
@@ -9,28 +11,22 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertTokenizer, TrainerCallback
 
 import kdviz.distill
-import kdviz.trainer
-from conftest import REPO, tiny_bert
-from kdviz.config import DistillConfig, preset
+import kdviz.loss_terms
+from helpers import REPO, tiny_bert
+from helpers import tiny_run_config as tiny_config
+from kdviz.config import DistillConfig
 from kdviz.distill import distill
-from kdviz.runs import load_run
-from kdviz.trainer import NonFiniteLossError
-
-
-def tiny_config(teacher, output, method="adkd+alp", task="sst2", **overrides):
-    values = preset(f"{method}/{task}")
-    values.update(teacher=str(teacher), output_dir=str(output), train_subset=64, eval_subset=32, epochs=2,
-                  batch_size=16, logging_steps=2, probe_size=4, student_layers=2, top_k=20)
-    values.update(overrides)
-    return DistillConfig.from_dict(values)
+from kdviz.distill_trainer import NonFiniteLossError
+from kdviz.recipes import preset
+from kdviz.runs import RunFolder, load_run
 
 
 def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
     config = tiny_config(tiny_teacher, tmp_path / "run")
     result = distill(config)
     run = load_run(tmp_path / "run")
-    assert run.config == config.to_dict()
-    assert run.teacher["reference"] == str(tiny_teacher) and run.teacher["layers"] == 4
+    assert run.config == config
+    assert run.teacher.reference == str(tiny_teacher) and run.teacher.layers == 4
     assert run.metrics["best"]["accuracy"] == result["best"]["accuracy"]
     history = run.metrics["history"]
     assert [h["epoch"] for h in history] == [1.0, 2.0]
@@ -42,30 +38,30 @@ def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
     for record in run.loss_terms:
         assert {"loss_ce", "loss_kd", "loss_attribution", "loss_layer_projection"} <= set(record)
         assert all(math.isfinite(record[k]) for k in record if k.startswith("loss"))
-    assert [r["step"] for r in run.alp_weights] == logged
-    alpha = torch.tensor(run.alp_weights[-1]["alpha"])
+    assert [r.step for r in run.alp_weights] == logged
+    alpha = torch.tensor(run.alp_weights[-1].alpha)
     assert alpha.shape == (2, 4)
     torch.testing.assert_close(alpha.sum(-1), torch.ones(2))
     assert sorted(run.probe_student) == logged
-    assert run.probe_teacher["scores"].shape[:2] == (4, 1) and len(run.probe) == 4
-    assert run.probe_student[2]["scores"].shape == run.probe_teacher["scores"].shape
-    assert run.probe[0]["tokens"][0] == "[CLS]"
+    assert run.probe_teacher.scores.shape[:2] == (4, 1) and len(run.probe) == 4
+    assert run.probe_student[2].scores.shape == run.probe_teacher.scores.shape
+    assert run.probe[0].tokens[0] == "[CLS]"
     student, tokenizer = run.load_student()
     assert student.config.num_hidden_layers == 2
     exported = AutoModelForSequenceClassification.from_pretrained(run.student_dir, attn_implementation="eager")
     batch = tokenizer(["a charming film", "tedious"], return_tensors="pt", padding=True)
     with torch.no_grad():
         assert torch.equal(student(**batch).logits, exported.eval()(**batch).logits)
-    for name in ("metrics.md", "figures/loss_terms.png", "config.yaml"):
-        assert (run.path / name).is_file()
-    assert any((run.path / "teacher_cache").glob("teacher-*.safetensors"))
+    assert run.folder.metrics_table().startswith("| sst2 |") and run.folder.figure("loss_terms").is_file()
+    assert run.folder.figure("layer_attention").is_file()
+    assert any(run.folder.teacher_cache_dir.glob("*.safetensors"))
 
 
 def test_terms_can_be_switched_off(tiny_teacher, tmp_path, real_glue_env):
     distill(tiny_config(tiny_teacher, tmp_path / "kd", method="kd", epochs=1))
     run = load_run(tmp_path / "kd")
     assert {k for r in run.loss_terms for k in r if k.startswith("loss_")} == {"loss_ce", "loss_kd"}
-    assert run.alp_weights == [] and not (run.path / "teacher_cache").exists()
+    assert run.alp_weights == [] and not run.folder.teacher_cache_dir.exists()
 
 
 def test_teacher_is_not_run_during_training_with_the_cache(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
@@ -115,7 +111,7 @@ def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tiny_teache
 
 
 def test_non_finite_loss_stops_with_the_term_and_step(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
-    real_kd = kdviz.trainer.kd_loss
+    real_kd = kdviz.loss_terms.kd_loss
     state = {"calls": 0}
 
     def breaks_in_epoch_two(*args, **kwargs):
@@ -123,7 +119,7 @@ def test_non_finite_loss_stops_with_the_term_and_step(tiny_teacher, tmp_path, re
         value = real_kd(*args, **kwargs)
         return value * float("nan") if state["calls"] > 5 else value
 
-    monkeypatch.setattr(kdviz.trainer, "kd_loss", breaks_in_epoch_two)
+    monkeypatch.setattr(kdviz.loss_terms, "kd_loss", breaks_in_epoch_two)
     with pytest.raises(NonFiniteLossError, match=r"training step 6: kd=nan"):
         distill(tiny_config(tiny_teacher, tmp_path / "nan", method="kd"))
     assert (tmp_path / "nan" / "checkpoints" / "checkpoint-4" / "model.safetensors").is_file()
@@ -161,8 +157,8 @@ def test_mnli_multi_view_and_matched_plus_mismatched_selection(tmp_path, fixture
     assert best["accuracy"] == pytest.approx(
         (best["validation_matched_accuracy"] + best["validation_mismatched_accuracy"]) / 2)
     run = load_run(tmp_path / "run")
-    assert run.probe_teacher["scores"].shape[1] == 3  # one view per class
-    assert run.config["temperature"] == 3 and run.loss_terms[0]["temperature"] == 3  # annealed from T = 3
+    assert run.probe_teacher.scores.shape[1] == 3  # one view per class
+    assert run.config.temperature == 3 and run.loss_terms[0]["temperature"] == 3  # annealed from T = 3
 
 
 @pytest.mark.slow
@@ -196,10 +192,12 @@ def test_narrower_student_trains_a_width_projection_saved_with_the_run(tiny_teac
 
     distill(config, callbacks=[OptimisedShapes()])
     assert (32, 16) in shapes  # the width projection is trained with the student
-    saved = load_file(str(tmp_path / "run" / "layer_projection.safetensors"))
-    assert saved["width_projection.weight"].shape == (32, 16)
-    assert (tmp_path / "run" / "checkpoints" / "checkpoint-4" / "layer_projection.safetensors").is_file()
-    exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "student")
+    run = RunFolder(tmp_path / "run")
+    trained = run.load_objective()["terms.layer_projection.projection.width_projection.weight"]
+    assert trained.shape == (32, 16)
+    checkpoint = load_file(str(next(run.checkpoints_dir.glob("checkpoint-*")) / "model.safetensors"))
+    assert "objective.terms.layer_projection.projection.width_projection.weight" in checkpoint  # resumable
+    exported = AutoModelForSequenceClassification.from_pretrained(run.student_dir)
     assert exported.config.hidden_size == 16  # the projection is not part of the student
 
 
@@ -227,3 +225,26 @@ def test_data_seed_fixes_the_training_subset_across_seeds(tiny_teacher, tmp_path
         distill(tiny_config(tiny_teacher, tmp_path / f"seed{seed}", method="kd", epochs=1, seed=seed, data_seed=42,
                             probe_size=0), callbacks=[TrainingIdx(seed)])
     assert len(drawn[42]) == 64 and drawn[42] == drawn[43]
+
+
+def test_two_processes_average_the_width_projection_too(tiny_teacher, tmp_path, glue_dir):
+    """The projection is part of the DDP-wrapped module: both processes end with the same weights."""
+    from safetensors.torch import load_file
+
+    student = tmp_path / "narrow_student"
+    tiny_bert(num_labels=2, layers=2, hidden=16, seed=3).save_pretrained(student)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(student)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(REPO / "tests" / "distributed_worker.py"), str(tiny_teacher), str(student), str(glue_dir),
+                           str(tmp_path / "run"), str(weights)], env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    rank0, rank1 = (load_file(str(weights / f"rank{rank}-end.safetensors")) for rank in (0, 1))
+    start = load_file(str(weights / "rank0-begin.safetensors"))
+    name = "terms.layer_projection.projection.width_projection.weight"
+    assert rank0[name].shape == (32, 16) and not torch.equal(rank0[name], start[name])  # trained
+    for key in rank0:
+        torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
+    assert [r["step"] for r in RunFolder(tmp_path / "run").loss_terms()] == [1, 2, 3, 4]  # 64 / (2 x 8) per step

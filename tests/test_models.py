@@ -1,10 +1,12 @@
+"""Teachers and students: loading, refusals, students built from teacher layers, round trips."""
+
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from conftest import tiny_bert
-from kdviz.models import (ModelLoadError, build_student, is_eager, load_classifier, load_model_config,
-                          load_teacher, select_layers)
+from helpers import tiny_bert
+from kdviz.models import (ModelLoadError, build_student, is_eager, is_finetuned, load_classifier, load_model_config,
+                          load_teacher, model_depth, select_layers)
 
 
 def test_select_layers_strategies():
@@ -87,3 +89,8 @@ def test_teacher_is_frozen_eval_and_eager(tmp_path, offline_teacher_dir):
     assert is_eager(teacher) and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())
     assert tokenizer.vocab_size == 30522
+
+
+def test_fine_tuned_or_base_and_depth(tiny_teacher, offline_teacher_dir):
+    assert is_finetuned(tiny_teacher, "sst2") and not is_finetuned(offline_teacher_dir, "sst2")
+    assert model_depth(tiny_teacher) == 4 and model_depth("offline-minilm") == 6

@@ -1,52 +1,13 @@
-"""The notebooks' helpers (quick mode, teachers made once) and the resumable study behind reproduce.py."""
+"""The resumable study behind reproduce.py and notebook 05: grid, CSV rows, summaries."""
 
 import csv
 import math
 
 import pytest
 
-import kdviz.distill
-import kdviz.notebook
-from kdviz.config import DistillConfig
-from kdviz.notebook import QUICK, quick_mode, run_config, scale, teacher_for
+import kdviz.study
+from kdviz.runs import RunFolder
 from kdviz.study import grid, majority_class_score, paired_differences, read_rows, run_study, summarise, summary_table
-
-
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
-def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
-    monkeypatch.setenv("KDVIZ_QUICK", value)
-    assert quick_mode() is expected
-    assert (scale() is QUICK) is expected
-
-
-def test_run_config_scales_the_preset_and_keeps_overrides(tiny_teacher):
-    quick = run_config("adkd", "rte", tiny_teacher, "runs/x", quick=True, student_layers=3)
-    full = run_config("adkd", "rte", tiny_teacher, "runs/x", quick=False)
-    assert (quick.train_subset, quick.eval_subset, quick.epochs) == (QUICK.train_subset, QUICK.eval_subset, 1)
-    assert quick.student_layers == 3 and quick.beta == full.beta == 10
-    assert (full.train_subset, full.epochs, full.learning_rate) == (None, 12, 2e-5)  # the paper's RTE recipe
-
-
-def test_subset_seed_defaults_to_the_seed():
-    assert DistillConfig(seed=43).subset_seed == 43
-    assert DistillConfig(seed=43, data_seed=42).subset_seed == 42
-
-
-def test_a_fine_tuned_teacher_is_used_as_it_is_and_a_base_model_is_fine_tuned_once(tiny_teacher, tmp_path,
-                                                                                     monkeypatch):
-    assert teacher_for("sst2", str(tiny_teacher), runs_dir=tmp_path) == str(tiny_teacher)
-    calls = []
-
-    def fake_finetune(task, model, folder, **kwargs):
-        calls.append((task, model, kwargs["train_subset"]))
-        folder.mkdir(parents=True)
-        (folder / "metrics.json").write_text("{}")
-
-    monkeypatch.setattr(kdviz.notebook, "finetune", fake_finetune)
-    first = teacher_for("sst2", "offline-minilm", runs_dir=tmp_path, quick=True)
-    again = teacher_for("sst2", "offline-minilm", runs_dir=tmp_path, quick=True)
-    assert first == again == str(tmp_path / "teachers" / "sst2-offline-minilm-quick")
-    assert calls == [("sst2", "offline-minilm", QUICK.train_subset)]
 
 
 def test_grid_is_task_major_then_seed_major():
@@ -61,11 +22,11 @@ def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, 
     options = dict(quick=False, train_subset=48, eval_subset=32, epochs=1, batch_size=16, probe_size=2, top_k=20)
     run_study(plan[:1], {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
     assert [row["method"] for row in read_rows(tmp_path / "study.csv")] == ["ft"]
-    assert not (tmp_path / "runs" / "sst2" / "ft-2l-seed42" / "student").exists()  # models dropped by default
+    assert not RunFolder(tmp_path / "runs" / "sst2" / "ft-2l-seed42").student_dir.exists()  # models dropped
 
     finished = []
-    real_distill = kdviz.distill.distill
-    monkeypatch.setattr(kdviz.distill, "distill", lambda config, **kw: finished.append(config.w_kd) or
+    real_distill = kdviz.study.distill
+    monkeypatch.setattr(kdviz.study, "distill", lambda config, **kw: finished.append(config.w_kd) or
                         real_distill(config, **kw))
     rows = run_study(plan, {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
     assert finished == [0.8]  # only kd ran: ft was in the CSV already

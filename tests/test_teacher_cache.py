@@ -1,13 +1,16 @@
+"""The teacher cache: exact, invalidated by any change, never read half-written; a real teacher's tokens."""
+
 import pytest
 import torch
 from transformers import AutoTokenizer
 
 import kdviz.teacher_cache as teacher_cache
-from conftest import tiny_bert
-from kdviz.attribution import attribute
+from helpers import tiny_bert
+from kdviz.attribution import AttributionSettings
 from kdviz.data import load_glue, tokenize_glue
+from kdviz.frozen_attribution import attribute
 from kdviz.models import load_teacher
-from kdviz.teacher_cache import TeacherAttributionSettings, load_or_compute_teacher_cache
+from kdviz.teacher_cache import load_or_compute_teacher_cache
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +38,21 @@ def counting(monkeypatch):
 def test_cached_scores_equal_fresh_ones_exactly(tmp_path, tokenizer, glue_dir, monkeypatch):
     teacher = tiny_bert(num_labels=2)
     train = sst2_train(tokenizer, glue_dir)
-    settings = TeacherAttributionSettings(views="gold", steps=2, top_k=20)
+    settings = AttributionSettings(views="gold", steps=2, top_k=20)
     calls = counting(monkeypatch)
     first = load_or_compute_teacher_cache(tmp_path, teacher, train, tokenizer, settings, {"max_length": 128},
                                           batch_size=16)
     again = load_or_compute_teacher_cache(tmp_path, teacher, train, tokenizer, settings, {"max_length": 128})
     assert calls == [1] and len(again) == 40
+    chunked_settings = AttributionSettings(views="gold", steps=2, top_k=20, step_chunk=1)  # how the work is split
+    assert teacher_cache.cache_key(teacher, train, chunked_settings, {}) == teacher_cache.cache_key(
+        teacher, train, settings, {})
+    torch.testing.assert_close(teacher_cache.compute_teacher_cache(teacher, train, tokenizer, chunked_settings).scores,
+                               first.scores)
     rows = train.select([5, 17, 3])
     batch = tokenizer.pad({k: rows[k] for k in ("input_ids", "token_type_ids", "attention_mask")},
                           return_tensors="pt")
-    fresh = attribute(teacher, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
-                      torch.tensor(rows["label"]), views="gold", steps=2)
+    fresh = attribute(teacher, batch, torch.tensor(rows["label"]), AttributionSettings(views="gold", steps=2))
     logits, scores = again.lookup(torch.tensor(rows["idx"]), batch["input_ids"].shape[1])
     # another batch composition pads to another length: equal up to float rounding
     torch.testing.assert_close(scores, fresh.token_scores(top_k=20), rtol=1e-5, atol=1e-6)
@@ -60,7 +67,7 @@ def test_cached_scores_equal_fresh_ones_exactly(tmp_path, tokenizer, glue_dir, m
 def test_changes_invalidate_the_cache(tmp_path, tokenizer, glue_dir, monkeypatch):
     teacher = tiny_bert(num_labels=2)
     train = sst2_train(tokenizer, glue_dir, size=20)
-    settings = TeacherAttributionSettings(top_k=20)
+    settings = AttributionSettings(top_k=20)
     calls = counting(monkeypatch)
     build = lambda model=teacher, data=train, s=settings, description={"max_length": 128}: \
         load_or_compute_teacher_cache(tmp_path, model, data, tokenizer, s, description)
@@ -73,7 +80,7 @@ def test_changes_invalidate_the_cache(tmp_path, tokenizer, glue_dir, monkeypatch
     assert len(calls) == 2
     build(data=sst2_train(tokenizer, glue_dir, max_length=8, size=20), description={"max_length": 8})
     assert len(calls) == 3
-    build(s=TeacherAttributionSettings(top_k=19))  # another K
+    build(s=AttributionSettings(top_k=19))  # another K
     assert len(calls) == 4
     build(data=sst2_train(tokenizer, glue_dir, size=21))  # another subset
     assert len(calls) == 5
@@ -84,7 +91,7 @@ def test_changes_invalidate_the_cache(tmp_path, tokenizer, glue_dir, monkeypatch
 def test_a_write_cut_off_midway_never_loads(tmp_path, tokenizer, glue_dir, monkeypatch):
     teacher = tiny_bert(num_labels=2)
     train = sst2_train(tokenizer, glue_dir, size=10)
-    settings = TeacherAttributionSettings()
+    settings = AttributionSettings()
     real_save = teacher_cache.save_file
 
     def cut_off(tensors, filename, metadata=None):
@@ -108,9 +115,15 @@ def test_a_write_cut_off_midway_never_loads(tmp_path, tokenizer, glue_dir, monke
     assert calls == [1, 1]
 
 
+def test_a_process_that_may_not_write_computes_without_saving(tmp_path, tokenizer, glue_dir):
+    load_or_compute_teacher_cache(tmp_path, tiny_bert(), sst2_train(tokenizer, glue_dir, size=5), tokenizer,
+                                  AttributionSettings(), {}, write=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_lookup_of_unknown_examples_is_refused(tmp_path, tokenizer, glue_dir):
     cache = load_or_compute_teacher_cache(tmp_path, tiny_bert(), sst2_train(tokenizer, glue_dir, size=5), tokenizer,
-                                          TeacherAttributionSettings(), {})
+                                          AttributionSettings(), {})
     with pytest.raises(KeyError, match="not in the teacher cache"):
         cache.lookup(torch.tensor([10 ** 6]), 8)
 
@@ -122,8 +135,7 @@ def test_fine_tuned_teacher_top_tokens_on_real_sst2_dev(sst2_teacher, glue_dir, 
     encoded = tokenize_glue(dev, tokenizer, "sst2")
     batch = tokenizer.pad({k: encoded[k] for k in ("input_ids", "token_type_ids", "attention_mask")},
                           return_tensors="pt")
-    result = attribute(teacher, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"],
-                       torch.tensor(dev["label"]), views="gold", steps=1, tokenizer=tokenizer)
+    result = attribute(teacher, batch, torch.tensor(dev["label"]), tokenizer=tokenizer)
     scores = result.token_scores(top_k=384)[:, 0]
     special = {"[CLS]", "[SEP]", ".", ","}
     lines = []

@@ -1,4 +1,4 @@
-"""Shared pieces for every ``transformers.Trainer`` kdviz runs: metrics, MNLI's two dev sets, arguments."""
+"""What every ``transformers.Trainer`` kdviz runs shares: metrics, MNLI's two dev sets, loss scaling, the summary."""
 
 from __future__ import annotations
 
@@ -36,9 +36,17 @@ class GlueTrainer(Trainer):
     ``eval_<split>_<metric>`` per set; this adds ``eval_<main metric>``, their mean, so
     ``metric_for_best_model`` names the same key for every task.
 
+    Every loss kdviz trains is a batch mean (the sequence classifiers' own loss included, which
+    ignores ``num_items_in_batch``), so the ``Trainer`` must divide it by the gradient-accumulation
+    steps itself: ``loss_is_scaled_for_ga = False`` says so. Without it, a model whose ``forward``
+    takes ``**kwargs`` would make the ``Trainer`` assume the loss is already scaled, and
+    ``gradient_accumulation_steps=k`` would multiply the optimised and logged loss by k.
+
     Args:
         glue_task: the task (gives the main metric); other arguments as ``Trainer``.
     """
+
+    loss_is_scaled_for_ga = False
 
     def __init__(self, *args, glue_task: str | GlueTask, **kwargs):
         super().__init__(*args, **kwargs)

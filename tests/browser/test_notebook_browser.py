@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
-sys.path.insert(0, str(Path(__file__).parent / "browser"))
-from browser_run import missing_browser_tools, run_notebook_in_browser  # noqa: E402
+from browser.browser_run import missing_browser_tools, run_notebook_in_browser
+from helpers import REPO
 
 NOTEBOOK = REPO / "notebooks" / "04_inspect_rationales.ipynb"
 ARTIFACTS = REPO / "tests" / "artifacts"

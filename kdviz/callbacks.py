@@ -1,0 +1,40 @@
+"""The run's history, written through :class:`~kdviz.runs.RunFolder` by process 0 only."""
+
+from __future__ import annotations
+
+from transformers import TrainerCallback
+
+from kdviz.probe import Probe
+from kdviz.runs import LayerWeights, RunFolder
+
+
+class RunHistoryCallback(TrainerCallback):
+    """At each logged step: the loss terms, the ALP weights of the window, the probe's student scores.
+
+    Only process 0 writes or deletes anything; on resume it first drops what was written after the
+    checkpoint.
+
+    Args:
+        run: the run folder.
+        trainer: the :class:`~kdviz.distill_trainer.DistillationTrainer` (its window records).
+        probe: the probe set, or None to record no attributions.
+    """
+
+    def __init__(self, run: RunFolder, trainer, probe: Probe | None = None):
+        self.run, self.trainer, self.probe = run, trainer, probe
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.global_step > 0 and state.is_world_process_zero:  # resumed
+            self.run.truncate_history(state.global_step)
+
+    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        self.run.append_loss_terms({"step": state.global_step, "epoch": state.epoch, **{
+            k: v for k, v in logs.items() if k.startswith("loss") or k in ("learning_rate", "temperature")}})
+        alpha = self.trainer.window_records.get("alpha")
+        if alpha is not None:
+            self.run.append_layer_weights(LayerWeights(state.global_step, alpha.tolist()))
+        if self.probe is not None:
+            student = self.trainer.model.student
+            self.run.write_probe_student(state.global_step, self.probe.scores(student))

@@ -16,7 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
-from kdviz.runs import LOSS_TERMS, read_jsonl
+from kdviz.runs import RunFolder
 from kdviz.study import grid, read_rows, run_study
 from reproduce import SUBSETS, fine_tuned_teacher
 
@@ -32,7 +32,7 @@ def report(weights: list[float], out: Path, runs: Path) -> str:
         if not rows:
             continue
         row = rows[0]
-        terms = read_jsonl(runs / f"lam{weight:g}" / PLAN[0].folder / LOSS_TERMS)[-1]  # raw, unweighted terms
+        terms = RunFolder(runs / f"lam{weight:g}" / PLAN[0].folder).loss_terms()[-1]  # raw, unweighted terms
         share = weight * terms["loss_layer_projection"] / terms["loss"]
         lines.append(f"| {weight:g} | {float(row['score']):.2f} | {terms['loss_ce']:.3f} | {terms['loss_kd']:.3f} "
                      f"| {terms['loss_layer_projection']:.4f} | {share:.2f} |")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from kdviz.attribution import integrated_gradients, token_scores
+from kdviz.attribution import AttributionSettings, integrated_gradients, token_scores
 from kdviz.captum_bridge import captum_embedding_attributions
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.losses import attribution_loss, kd_loss
@@ -61,8 +61,9 @@ def compare_with_captum(model, batch, repeats: int) -> None:
     args = (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
     target = lambda logits: -torch.log_softmax(logits, -1)[:, 1]
     for steps in (1, 8, 32):
-        ours = lambda: integrated_gradients(model, *args, views=1, steps=steps).attributions[:, 0]
-        chunked = lambda: integrated_gradients(model, *args, views=1, steps=steps, step_chunk=4).attributions[:, 0]
+        whole, in_chunks = AttributionSettings(views=1, steps=steps), AttributionSettings(views=1, steps=steps, step_chunk=4)
+        ours = lambda: integrated_gradients(model, batch, settings=whole).attributions[:, 0]
+        chunked = lambda: integrated_gradients(model, batch, settings=in_chunks).attributions[:, 0]
         method = "input_x_gradient" if steps == 1 else "integrated_gradients"
         theirs = lambda: captum_embedding_attributions(model, *args, target, method=method, steps=steps)
         diff = (ours() - theirs()).abs().max().item()
@@ -79,7 +80,7 @@ def compare_training_steps(teacher, batch, labels, repeats: int) -> None:
     args = (batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
     mask = batch["attention_mask"]
     with torch.no_grad():  # the cache: computed once, outside the step
-        cached = integrated_gradients(teacher, *args, labels, views="gold", steps=1)
+        cached = integrated_gradients(teacher, batch, labels)
         cached_logits, cached_scores = cached.logits, token_scores(cached.attributions, mask, top_k=384)
 
     def plain_kd():
@@ -97,11 +98,12 @@ def compare_training_steps(teacher, batch, labels, repeats: int) -> None:
             if use_cache:
                 teacher_logits, teacher_scores = cached_logits, cached_scores
             else:  # the released code: teacher forward + backward every step, one pass per IG step
-                teacher_result = integrated_gradients(teacher, *args, labels, steps=steps, step_chunk=1)
+                teacher_result = integrated_gradients(teacher, batch, labels,
+                                                      AttributionSettings(steps=steps, step_chunk=1))
                 teacher_logits = teacher_result.logits.detach()
                 teacher_scores = token_scores(teacher_result.attributions, mask, top_k=384)
-            result = integrated_gradients(student, *args, labels, steps=steps, create_graph=True,
-                                          step_chunk=None if use_cache else 1)
+            result = integrated_gradients(student, batch, labels, AttributionSettings(
+                steps=steps, step_chunk=None if use_cache else 1), create_graph=True)
             loss = (0.2 * torch.nn.functional.cross_entropy(result.logits, labels)
                     + 0.8 * kd_loss(result.logits, teacher_logits, 2.0)
                     + attribution_loss(teacher_scores, token_scores(result.attributions, mask)))

@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from kdviz.papers import reference_table  # noqa: E402
+from kdviz.report import reference_table  # noqa: E402
 from kdviz.study import paired_differences, read_rows, summarise, summary_table  # noqa: E402
 
 MAIN_DEPTH = 2

@@ -27,8 +27,9 @@ import json
 import os
 from pathlib import Path
 
-from kdviz.config import METHODS
-from kdviz.finetune import METRICS_FILE, finetune
+from kdviz.finetune import finetune
+from kdviz.recipes import METHODS
+from kdviz.runs import TeacherFolder
 from kdviz.study import grid, majority_class_score, run_study
 
 DEPTH_METHODS = ("kd", "alp", "adkd+alp")
@@ -37,7 +38,7 @@ SUBSETS = {"sst2": 4000}  # training examples per task; tasks not listed use the
 
 def fine_tuned_teacher(task: str, folder: Path, data_dir: str | None, subset: int | None, seed: int = 42) -> str:
     """The offline teacher fine-tuned on ``task`` (reused when ``folder`` holds a finished one)."""
-    if not (folder / METRICS_FILE).is_file():
+    if not TeacherFolder(folder).is_finished:
         finetune(task, "offline-minilm", folder, data_dir=data_dir, train_subset=subset, epochs=3,
                  learning_rate=5e-5, batch_size=32, seed=seed, overwrite=True)
     return str(folder)
@@ -64,7 +65,7 @@ def main() -> None:
     teachers_file = out.with_name(out.name + "_teachers.json")  # every task studied so far, not just these
     teacher_scores = json.loads(teachers_file.read_text()) if teachers_file.is_file() else {}
     for task, folder in teachers.items():
-        result = json.loads((Path(folder) / METRICS_FILE).read_text())
+        result = TeacherFolder(folder).read_metrics()
         teacher_scores[task] = {"best": result["best"], "train_examples": result.get("train_examples"),
                                 "majority_class": majority_class_score(task, args.data_dir,
                                                                        train_subset=SUBSETS.get(task))}

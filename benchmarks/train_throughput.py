@@ -39,13 +39,15 @@ def measure(size: str, method: str, steps: int) -> dict:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast, TrainerCallback
 
-    from kdviz.config import DistillConfig, preset
+    from kdviz.config import DistillConfig
     from kdviz.distill import training_arguments_for
+    from kdviz.distill_trainer import DistillationTrainer
+    from kdviz.glue_trainer import glue_trainer_inputs
     from kdviz.models import build_student
-    from kdviz.projection import LayerProjection
-    from kdviz.teacher_cache import TeacherAttributionSettings, compute_teacher_cache
-    from kdviz.trainer import DistillationTrainer, resolve_views
-    from kdviz.training import glue_trainer_inputs
+    from kdviz.objective import DistillationModel, DistillationObjective
+    from kdviz.recipes import preset
+    from kdviz.teacher_cache import compute_teacher_cache
+    from kdviz.teacher_outputs import TeacherOutputSource
 
     layers, hidden, heads, intermediate, student_layers = SIZES[size]
     name, ig_steps = METHODS[method]
@@ -66,13 +68,10 @@ def measure(size: str, method: str, steps: int) -> dict:
         "label": torch.randint(0, 2, (rows,), generator=generator).tolist(), "idx": list(range(rows))})
     encoded = datasets.DatasetDict({"train": split, "validation": split.select(range(BATCH))})
     tokenizer = BertTokenizerFast(vocab_file=_vocab_file())
-    cache = None
-    if config.beta:
-        settings = TeacherAttributionSettings(views="gold", steps=ig_steps, rule="right", top_k=config.top_k)
-        cache = compute_teacher_cache(teacher, split, tokenizer, settings)
-    projection = None
-    if config.lam:
-        projection = LayerProjection(student_layers, layers, hidden, hidden, variant=config.alp_variant)
+    settings = config.attribution_settings(num_labels=2)
+    cache = compute_teacher_cache(teacher, split, tokenizer, settings) if config.beta else None
+    model = DistillationModel(student, DistillationObjective.from_config(config, student.config, teacher.config),
+                              settings)
 
     class StepClock(TrainerCallback):
         def __init__(self):
@@ -87,9 +86,9 @@ def measure(size: str, method: str, steps: int) -> dict:
         args = training_arguments_for(config, Path(folder), max_steps=steps + 1, eval_strategy="no",
                                       save_strategy="no", load_best_model_at_end=False, disable_tqdm=True,
                                       logging_steps=10_000)
-        trainer = DistillationTrainer(model=student, args=args, processing_class=tokenizer,
-                                      **glue_trainer_inputs(encoded, "sst2"), teacher=teacher, config=config,
-                                      teacher_cache=cache, projection=projection)
+        trainer = DistillationTrainer(model=model, args=args, processing_class=tokenizer,
+                                      teacher_outputs=TeacherOutputSource(teacher, settings, cache),
+                                      **glue_trainer_inputs(encoded, "sst2"))
         clock = StepClock()
         trainer.add_callback(clock)
         if gpu:
@@ -100,7 +99,7 @@ def measure(size: str, method: str, steps: int) -> dict:
     seconds = clock.times[-1] - clock.times[0]
     peak = torch.cuda.max_memory_allocated() if gpu else peak_resident_set()
     device = torch.cuda.get_device_name(0) + " bf16" if gpu else f"CPU ({torch.get_num_threads()} threads) fp32"
-    return {"size": size, "method": method, "device": device, "views": resolve_views(config, 2),
+    return {"size": size, "method": method, "device": device, "views": settings.views,
             "examples_per_s": round(steps * BATCH / seconds, 2), "peak_memory_gib": round(peak / 2**30, 2)}
 
 

@@ -46,12 +46,12 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     run = load_run(args.run)
-    teacher, tokenizer = load_teacher(run.teacher["reference"], run.config["task"])
+    teacher, tokenizer = load_teacher(run.teacher.reference, run.config.task)
     student, _ = run.load_student()
-    dev = load_glue(run.config["task"], os.environ.get("KDVIZ_DATA_DIR", DEFAULT_GLUE),
+    dev = load_glue(run.config.task, os.environ.get("KDVIZ_DATA_DIR", DEFAULT_GLUE),
                     splits=("validation",))["validation"]
-    view = AttributionView.from_models(teacher, student, tokenizer, dev, run.config["task"], max_examples=16,
-                                       top_k=run.config["top_k"])
+    view = AttributionView.from_models(teacher, student, tokenizer, dev, run.config.task, max_examples=16,
+                                       top_k=run.config.top_k)
     view.controls["example"].value = args.example
     with tempfile.TemporaryDirectory() as folder:
         page = view.export_html(Path(folder) / "view.html")

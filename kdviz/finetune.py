@@ -109,7 +109,7 @@ def finetune(
     trainer.save_model(str(folder.path))
     result = run_summary(trainer, task, model=str(model))
     folder.write_metrics(result, format_metrics_table({f"teacher ({model})": result["best"]}, task))
-    write_loss_figure(folder.figure("training_loss"), trainer.state.log_history, title=f"{task.name}: fine-tuning")
+    write_loss_figure(folder.training_loss_figure, trainer.state.log_history, title=f"{task.name}: fine-tuning")
     folder.remove_checkpoints()
     return result
 

@@ -60,7 +60,7 @@ def write_loss_terms_figure(path: Path, records: list[dict], title: str) -> Path
 
     Args:
         path: PNG file to write (its folder is created).
-        records: the run's ``history/loss_terms.jsonl`` records.
+        records: the run's loss-term records (:meth:`kdviz.runs.RunFolder.loss_terms`).
         title: figure title.
 
     Returns:
@@ -110,14 +110,14 @@ def write_run_reports(run: RunFolder, config, result: dict, objective) -> None:
         rows[f"teacher ({run.teacher_info().layers} layers)"] = teacher["best"]
     rows[f"student ({'+'.join(config.method_terms)})"] = result["best"]
     run.write_metrics(result, format_metrics_table(rows, task))
-    write_loss_terms_figure(run.figure("loss_terms"), run.loss_terms(), title=f"{task.name}: distillation loss terms")
+    write_loss_terms_figure(run.loss_terms_figure, run.loss_terms(), title=f"{task.name}: distillation loss terms")
     weights, term = run.layer_weights(), objective.term("layer_projection")
     if weights and term is not None:
         projection = term.projection
         figure = layer_attention_figure(
             weights[-1].alpha, projection.student_layers, projection.teacher_layers, mask=projection.mask.cpu().numpy(),
             title=f"{config.alp_variant} weights, mean of the last logging window (step {weights[-1].step})")
-        write_figure(run.figure("layer_attention"), figure)
+        write_figure(run.layer_attention_figure, figure)
 
 
 def reference_table(tasks: list[str]) -> str:

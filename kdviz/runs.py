@@ -167,9 +167,9 @@ class TeacherFolder:
         """The markdown table of the best dev metrics."""
         return (self.path / METRICS_TABLE).read_text()
 
-    def figure(self, name: str) -> Path:
-        """Where the figure ``name`` (without extension) is written."""
-        return self.path / FIGURES / f"{name}.png"
+    @property
+    def training_loss_figure(self) -> Path:
+        return self.path / FIGURES / "training_loss.png"
 
     def remove_checkpoints(self) -> None:
         shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
@@ -208,9 +208,19 @@ class RunFolder:
     def has_checkpoint(self) -> bool:
         return any(self.checkpoints_dir.glob("checkpoint-*"))
 
-    def figure(self, name: str) -> Path:
-        """Where the figure ``name`` (without extension) is written."""
-        return self.path / FIGURES / f"{name}.png"
+    @property
+    def is_finished(self) -> bool:
+        """Whether a run finished here (its metrics are written last)."""
+        return (self.path / METRICS).is_file()
+
+    @property
+    def loss_terms_figure(self) -> Path:
+        return self.path / FIGURES / "loss_terms.png"
+
+    @property
+    def layer_attention_figure(self) -> Path:
+        """The last logging window's ALP weights (runs with the layer-projection term)."""
+        return self.path / FIGURES / "layer_attention.png"
 
     # writing (process 0 only) ------------------------------------------------------------------
     def write_header(self, config: DistillConfig, teacher: TeacherInfo, *, replace: bool = False) -> None:

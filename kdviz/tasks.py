@@ -72,77 +72,36 @@ class GlueTask:
         return tuple(self.dev_splits)
 
 
-_ACC = ("accuracy",)
-_F1_ACC = ("f1", "accuracy")
+def _glue(name: str, folder: str, text_columns: tuple[str, ...], label_names: tuple[str, ...], *,
+          tsv_labels: tuple[str, ...] = ("0", "1"), metrics: tuple[str, ...] = ("accuracy",), main: str | None = None,
+          columns: dict[str, str | int] | None = None, label_column: str | int = "label", header: bool = True,
+          dev_splits: dict[str, str] | None = None) -> GlueTask:
+    """A registry entry; by default the TSV names its columns as the hub does and labels are 0/1."""
+    layout = TsvLayout(header, columns or {column: column for column in text_columns}, label_column)
+    return GlueTask(name, folder, text_columns, label_names, tsv_labels, metrics, main or metrics[0], layout,
+                    dev_splits or {"validation": "dev"})
 
-TASKS: dict[str, GlueTask] = {
-    task.name: task
-    for task in [
-        GlueTask(
-            name="cola", folder="CoLA", text_columns=("sentence",),
-            label_names=("unacceptable", "acceptable"), tsv_labels=("0", "1"),
-            metrics=("matthews_correlation",), main_metric="matthews_correlation",
-            tsv=TsvLayout(has_header=False, columns={"sentence": 3}, label_column=1),
-        ),
-        GlueTask(
-            name="sst2", folder="SST-2", text_columns=("sentence",),
-            label_names=("negative", "positive"), tsv_labels=("0", "1"),
-            metrics=_ACC, main_metric="accuracy",
-            tsv=TsvLayout(has_header=True, columns={"sentence": "sentence"}, label_column="label"),
-        ),
-        GlueTask(
-            name="mrpc", folder="MRPC", text_columns=("sentence1", "sentence2"),
-            label_names=("not_equivalent", "equivalent"), tsv_labels=("0", "1"),
-            metrics=_F1_ACC, main_metric="f1",
-            tsv=TsvLayout(has_header=True, columns={"sentence1": "#1 String", "sentence2": "#2 String"},
-                          label_column="Quality"),
-        ),
-        GlueTask(
-            name="stsb", folder="STS-B", text_columns=("sentence1", "sentence2"),
-            label_names=(), tsv_labels=(),
-            metrics=("pearson", "spearman"), main_metric="pearson",
-            tsv=TsvLayout(has_header=True, columns={"sentence1": "sentence1", "sentence2": "sentence2"},
-                          label_column="score"),
-        ),
-        GlueTask(
-            name="qqp", folder="QQP", text_columns=("question1", "question2"),
-            label_names=("not_duplicate", "duplicate"), tsv_labels=("0", "1"),
-            metrics=_F1_ACC, main_metric="accuracy",
-            tsv=TsvLayout(has_header=True, columns={"question1": "question1", "question2": "question2"},
-                          label_column="is_duplicate"),
-        ),
-        GlueTask(
-            name="mnli", folder="MNLI", text_columns=("premise", "hypothesis"),
-            label_names=("entailment", "neutral", "contradiction"),
-            tsv_labels=("entailment", "neutral", "contradiction"),
-            metrics=_ACC, main_metric="accuracy",
-            tsv=TsvLayout(has_header=True, columns={"premise": "sentence1", "hypothesis": "sentence2"},
-                          label_column="gold_label"),
-            dev_splits={"validation_matched": "dev_matched", "validation_mismatched": "dev_mismatched"},
-        ),
-        GlueTask(
-            name="qnli", folder="QNLI", text_columns=("question", "sentence"),
-            label_names=("entailment", "not_entailment"), tsv_labels=("entailment", "not_entailment"),
-            metrics=_ACC, main_metric="accuracy",
-            tsv=TsvLayout(has_header=True, columns={"question": "question", "sentence": "sentence"},
-                          label_column="label"),
-        ),
-        GlueTask(
-            name="rte", folder="RTE", text_columns=("sentence1", "sentence2"),
-            label_names=("entailment", "not_entailment"), tsv_labels=("entailment", "not_entailment"),
-            metrics=_ACC, main_metric="accuracy",
-            tsv=TsvLayout(has_header=True, columns={"sentence1": "sentence1", "sentence2": "sentence2"},
-                          label_column="label"),
-        ),
-        GlueTask(
-            name="wnli", folder="WNLI", text_columns=("sentence1", "sentence2"),
-            label_names=("not_entailment", "entailment"), tsv_labels=("0", "1"),
-            metrics=_ACC, main_metric="accuracy",
-            tsv=TsvLayout(has_header=True, columns={"sentence1": "sentence1", "sentence2": "sentence2"},
-                          label_column="label"),
-        ),
-    ]
-}
+
+_PAIR = ("sentence1", "sentence2")
+_NLI = ("entailment", "not_entailment")
+
+TASKS: dict[str, GlueTask] = {task.name: task for task in (
+    _glue("cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"), metrics=("matthews_correlation",),
+          header=False, columns={"sentence": 3}, label_column=1),
+    _glue("sst2", "SST-2", ("sentence",), ("negative", "positive")),
+    _glue("mrpc", "MRPC", _PAIR, ("not_equivalent", "equivalent"), metrics=("f1", "accuracy"),
+          columns={"sentence1": "#1 String", "sentence2": "#2 String"}, label_column="Quality"),
+    _glue("stsb", "STS-B", _PAIR, (), tsv_labels=(), metrics=("pearson", "spearman"), label_column="score"),
+    _glue("qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"), metrics=("f1", "accuracy"),
+          main="accuracy", label_column="is_duplicate"),
+    _glue("mnli", "MNLI", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
+          tsv_labels=("entailment", "neutral", "contradiction"), label_column="gold_label",
+          columns={"premise": "sentence1", "hypothesis": "sentence2"},
+          dev_splits={"validation_matched": "dev_matched", "validation_mismatched": "dev_mismatched"}),
+    _glue("qnli", "QNLI", ("question", "sentence"), _NLI, tsv_labels=_NLI),
+    _glue("rte", "RTE", _PAIR, _NLI, tsv_labels=_NLI),
+    _glue("wnli", "WNLI", _PAIR, ("not_entailment", "entailment")),
+)}
 
 
 def _normalise(name: str) -> str:

@@ -52,8 +52,8 @@ def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
     batch = tokenizer(["a charming film", "tedious"], return_tensors="pt", padding=True)
     with torch.no_grad():
         assert torch.equal(student(**batch).logits, exported.eval()(**batch).logits)
-    assert run.folder.metrics_table().startswith("| sst2 |") and run.folder.figure("loss_terms").is_file()
-    assert run.folder.figure("layer_attention").is_file()
+    assert run.folder.metrics_table().startswith("| sst2 |") and run.folder.loss_terms_figure.is_file()
+    assert run.folder.layer_attention_figure.is_file()
     assert any(run.folder.teacher_cache_dir.glob("*.safetensors"))
 
 

@@ -20,8 +20,7 @@ def test_offline_teacher_fine_tuned_on_2000_sst2_examples_beats_75_percent(sst2_
     assert saved["best_epoch"] == 1.0
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         assert (folder / name).is_file(), name
-    assert TeacherFolder(folder).metrics_table().startswith("| sst2 |") and TeacherFolder(folder).figure(
-        "training_loss").is_file()
+    assert TeacherFolder(folder).metrics_table().startswith("| sst2 |") and TeacherFolder(folder).training_loss_figure.is_file()
     assert not TeacherFolder(folder).checkpoints_dir.exists()
 
 

@@ -45,5 +45,5 @@ def test_run_reports_hold_the_teacher_row_and_the_figures(tmp_path):
     write_run_reports(run, config, {"best": {"accuracy": 0.8}}, objective)
     assert run.metrics_table().splitlines()[2:] == ["| teacher (4 layers) | 90.00 |",
                                                     "| student (ce+kd+layer_projection) | 80.00 |"]
-    assert is_png(run.figure("loss_terms").read_bytes()) and is_png(run.figure("layer_attention").read_bytes())
+    assert is_png(run.loss_terms_figure.read_bytes()) and is_png(run.layer_attention_figure.read_bytes())
     assert run.load().metrics == {"best": {"accuracy": 0.8}}

@@ -73,7 +73,7 @@ def test_teacher_folder(tmp_path):
     assert not folder.is_finished and folder.read_metrics() is None
     folder.write_metrics({"best": {"accuracy": 0.9}}, "| table |\n")
     assert folder.is_finished and folder.read_metrics()["best"]["accuracy"] == 0.9
-    assert folder.metrics_table() == "| table |\n" and folder.figure("training_loss").suffix == ".png"
+    assert folder.metrics_table() == "| table |\n" and folder.training_loss_figure.suffix == ".png"
 
 
 def test_objective_parameters_round_trip(tmp_path):

@@ -55,7 +55,7 @@ class AttributionSource(Protocol):
         examples: the examples shown.
         label_names: class names (empty for regression).
         steps_choices: the IG step counts offered (one: fixed by the run).
-        views: how many class views there are to choose from (1: fixed).
+        view_names: the attribution views to choose from (one: fixed), in index order.
         captum: whether captum's methods can be compared.
         training_steps: the logged training steps to replay, or None for live models.
     """
@@ -63,7 +63,7 @@ class AttributionSource(Protocol):
     examples: list[Example]
     label_names: list[str]
     steps_choices: tuple[int, ...]
-    views: int
+    view_names: list[str]
     captum: bool
     training_steps: list[int] | None
 
@@ -98,7 +98,7 @@ class LiveAttributionSource:
         self.models = {"teacher": teacher.eval(), "student": student.eval()}
         self.tokenizer, self.task, self.top_k = tokenizer, get_task(task), top_k
         self.label_names = list(self.task.label_names)
-        self.views = max(len(self.label_names), 1)
+        self.view_names = self.label_names or ["gold (squared error)"]
         encoded = tokenize_glue(dataset, tokenizer, self.task, max_length)
         self.examples = [
             Example([raw[c] for c in self.task.text_columns], raw["label"], tokenizer.convert_ids_to_tokens(row["input_ids"]),
@@ -179,7 +179,9 @@ class RunAttributionSource:
         self.label_names = list(self.run.teacher.label_names) if self.run.teacher else []
         self.examples = [Example(p.text, p.label, p.tokens) for p in self.run.probe]
         self.steps_choices = (self.run.config.ig_steps,)
-        self.views = self.run.probe_teacher.scores.shape[1]
+        views = self.run.config.attribution_settings(max(len(self.label_names), 1)).views
+        self.view_names = self.label_names if views == "classes" else \
+            ["gold label"] if views == "gold" else [self.label_names[views]]
 
     def probabilities(self, training_step=None):
         step = training_step or self.training_steps[-1]
@@ -189,7 +191,7 @@ class RunAttributionSource:
         recorded = self.run.probe_teacher if who == "teacher" else \
             self.run.probe_student[training_step or self.training_steps[-1]]
         length = len(self.examples[index].tokens)
-        return recorded.scores[index, min(view, self.views - 1), :length].numpy()
+        return recorded.scores[index, view, :length].numpy()
 
 
 @dataclass

@@ -66,7 +66,7 @@ class AttributionView:
         self.source = source
         self.examples, self.label_names = source.examples, source.label_names
         self.teacher_probs, self.student_probs = source.probabilities()
-        view_options = ([(name, i) for i, name in enumerate(self.label_names)] or [("score", 0)])[:source.views]
+        view_options = [(name, i) for i, name in enumerate(source.view_names)]
         steps = source.steps_choices
         self.controls = {
             "example": widgets.IntSlider(min=0, max=max(len(self.examples) - 1, 0), description="example"),
@@ -75,7 +75,7 @@ class AttributionView:
             "label": widgets.Dropdown(options=["all"] + list(self.label_names), description="gold label"),
             "correctness": widgets.Dropdown(options=CORRECTNESS, description="correct"),
             "order": widgets.Dropdown(options=ORDERS, description="order"),
-            "view": widgets.Dropdown(options=view_options, description="view (class)", disabled=len(view_options) == 1),
+            "view": widgets.Dropdown(options=view_options, description="view", disabled=len(view_options) == 1),
             "steps": widgets.Dropdown(options=list(steps), value=steps[0], description="IG steps",
                                       disabled=len(steps) == 1),
             "captum": widgets.Dropdown(options=CAPTUM_CHOICES if source.captum else ("none",), description="captum",

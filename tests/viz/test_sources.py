@@ -39,14 +39,14 @@ def test_live_scores_match_the_frozen_token_scores_of_each_model(stsb_source):
     np.testing.assert_allclose(stsb_source.scores(1, "student", 0, 8), expected, rtol=1e-6)
     teacher_probs, student_probs = stsb_source.probabilities()
     assert teacher_probs.shape == student_probs.shape == (2, 1)  # regression: the scores themselves
-    assert stsb_source.views == 1 and stsb_source.training_steps is None
+    assert stsb_source.view_names == ["gold (squared error)"] and stsb_source.training_steps is None
 
 
 def test_a_run_source_replays_the_probe_set(tiny_teacher, tmp_path, real_glue_env):
     distill(tiny_run_config(tiny_teacher, tmp_path / "run", epochs=1, logging_steps=1, probe_size=3))
     run = load_run(tmp_path / "run")
     source = RunAttributionSource(run)
-    assert source.training_steps == [1, 2, 3, 4] and source.views == 1 and not source.captum
+    assert source.training_steps == [1, 2, 3, 4] and source.view_names == ["gold label"] and not source.captum
     length = len(run.probe[2].tokens)
     np.testing.assert_array_equal(source.scores(2, "student", 0, 1, training_step=2),
                                   run.probe_student[2].scores[2, 0, :length].numpy())

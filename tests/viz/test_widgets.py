@@ -84,6 +84,7 @@ def test_views_from_a_run_folder_replay_training(tiny_teacher, tmp_path, real_gl
                             logging_steps=1, probe_size=3, alp_variant="alp-no"))
     view = AttributionView.from_run(tmp_path / "run")
     assert view.controls["training_step"].options == (1, 2, 3)
+    assert view.controls["view"].options == (("gold label", 0),) and view.controls["view"].disabled  # as recorded
     view.controls["training_step"].value = 1
     early = view.scores(0, "student")
     view.controls["training_step"].value = 3

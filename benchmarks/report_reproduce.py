@@ -23,7 +23,7 @@ from kdviz.report import reference_table  # noqa: E402
 from kdviz.study import paired_differences, read_rows, summarise, summary_table  # noqa: E402
 
 MAIN_DEPTH = 2
-PAIRED_BASELINES = ("kd", "pkd")  # the AD-KD paper's baseline, and ALP-KD's strongest one
+PAIRED_BASELINES = ("kd", "pkd")  # the AD-KD paper's baseline, and PKD as published (a baseline of ALP-KD)
 
 
 def reference_scores(path: Path) -> tuple[dict[str, float], dict[str, float | None]]:

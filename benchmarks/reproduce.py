@@ -8,8 +8,10 @@
    batch 32, best dev epoch), on SST-2's seeded 4,000-sentence subset and on the full MRPC and
    RTE training sets.
 2. Main table: 2-layer students initialised from teacher layers 3 and 6 (PKD's skip choice) with
-   every method preset (ft, kd, pkd, alp, alp-no, adkd, adkd+alp), seeds 42, 43, 44 (the seed
-   sets the head, dropout and data order; the SST-2 subset is the same draw, seed 42, for all).
+   every method preset (ft, kd, pkd, ckd, skip-mse, alp, alp-no, adkd, adkd+alp), seeds 42, 43, 44
+   (the seed sets the head, dropout and data order; the SST-2 subset is the same draw, seed 42, for
+   all). ``pkd`` (as published) and ``ckd`` were added later and run on SST-2 only:
+   ``--tasks sst2 --part main --methods pkd ckd``.
 3. Depth sweep: 3- and 1-layer students for kd, alp, adkd+alp, seed 42.
 
 Students use the task's preset (the AD-KD paper's released hyperparameters; ALP weight 1, see

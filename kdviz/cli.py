@@ -1,4 +1,4 @@
-"""The ``kdviz`` command: ``kdviz tasks``, ``kdviz finetune`` and ``kdviz distill``."""
+"""The ``kdviz`` command: ``kdviz tasks``, ``kdviz finetune``, ``kdviz distill`` and ``kdviz reproduce``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,27 @@ def _distill(args: argparse.Namespace) -> int:
     print(f"\nBest dev metrics of the student ({'+'.join(config.method_terms)}), run folder {config.output_dir}:\n")
     print(format_metrics_table({"student": result["best"]}, result["task"]))
     return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from kdviz.reproduce import reproduce_paper
+
+    teachers = dict(_task_and_path(text) for text in args.teacher or [])
+    overrides = {name: getattr(args, name) for name in ("train_subset", "eval_subset", "epochs", "bf16")
+                 if getattr(args, name) is not None}
+    table = reproduce_paper(args.paper, args.tasks, runs_dir=args.runs, seeds=args.seeds, teachers=teachers,
+                            student_init=args.student_init, data_dir=args.data_dir, tolerance=args.tolerance,
+                            **overrides)
+    print(f"\n{args.paper} paper, reproduced ({args.runs or 'runs/reproduce-' + args.paper}):\n")
+    print(table)
+    return 0
+
+
+def _task_and_path(text: str) -> tuple[str, str]:
+    task, separator, path = text.partition("=")
+    if not separator or not task or not path:
+        raise argparse.ArgumentTypeError(f"expected TASK=TEACHER, got {text!r}")
+    return task, path
 
 
 def config_from_arguments(args: argparse.Namespace):
@@ -129,6 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--list-presets", action="store_true", help="print the presets and stop")
     _add_config_arguments(distil)
     distil.set_defaults(run=_distill)
+
+    again = commands.add_parser(
+        "reproduce", help="run a paper's own setup (resumably) and compare with its numbers")
+    again.add_argument("--paper", required=True, choices=("adkd", "alp"))
+    again.add_argument("--tasks", nargs="+", help="default: every task the paper reports")
+    again.add_argument("--seeds", nargs="+", type=int, default=[42])
+    again.add_argument("--runs", help="folder of teachers, runs and results (default runs/reproduce-PAPER)")
+    again.add_argument("--teacher", nargs="+", metavar="TASK=TEACHER",
+                       help="a task's teacher instead of the paper's: fine-tuned folder or model to fine-tune")
+    again.add_argument("--student-init", help="the student model instead of the paper's (adkd): hub id or folder")
+    again.add_argument("--data-dir", help="folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)")
+    again.add_argument("--tolerance", type=float, default=1.0, help="points below the paper that still pass")
+    again.add_argument("--train-subset", type=int, help="training examples per task (a smoke test; default all)")
+    again.add_argument("--eval-subset", type=int, help="dev examples per task (a smoke test; default all)")
+    again.add_argument("--epochs", type=float, help="student epochs instead of the paper's (a smoke test)")
+    again.add_argument("--bf16", type=_boolean, metavar="BOOL", help="bf16 autocast (GPUs with bf16)")
+    again.set_defaults(run=_reproduce)
     return parser
 
 
@@ -137,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, argparse.ArgumentTypeError) as error:
         print(f"kdviz {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import yaml
 
 from kdviz.attribution import RULES, AttributionSettings, default_views
+from kdviz.layer_baselines import PKD_MAPPINGS
 from kdviz.losses import ATTRIBUTION_DISTANCES
 from kdviz.models import STRATEGIES
-from kdviz.projection import REPRESENTATIONS, VARIANTS
+from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS
 from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the README's imports)
 from kdviz.tasks import get_task
 
@@ -34,7 +35,10 @@ def _field(default, help: str, *, choices=None, minimum=None, above=None):
 
 @dataclass
 class DistillConfig:
-    """Everything that defines a distillation run. Loss: w_ce*CE + w_kd*KD(T) + beta*attr + lam*ALP.
+    """Everything that defines a distillation run.
+
+    Loss: w_ce*CE + w_kd*KD(T) + beta*attribution + lam*ALP + w_pkd*PKD + w_ckd*CKD (a weight of 0 turns
+    a term off; :mod:`kdviz.loss_terms`).
 
     Raises:
         ValueError: when built with a value of the wrong type or out of range, naming the field.
@@ -48,7 +52,7 @@ class DistillConfig:
     student_layers: int = _field(2, "student depth (from teacher layers)", minimum=1)
     layer_strategy: str = _field("skip", "skip, first or last", choices=STRATEGIES)
     student_layer_indices: list[int] | None = _field(None, "explicit teacher layers")
-    student_init: str = _field("teacher", "'teacher' (copy its layers) or a model")
+    student_init: str = _field("teacher", "'teacher' (copy its layers) or a pre-trained model: hub id or folder")
 
     w_ce: float = _field(1.0, "weight of the cross-entropy (1 - alpha)", minimum=0)
     w_kd: float = _field(0.0, "weight of the KD loss (alpha)", minimum=0)
@@ -65,11 +69,15 @@ class DistillConfig:
     teacher_cache: bool = _field(True, "compute teacher outputs once")
 
     lam: float = _field(0.0, "weight of the layer-projection loss (0 = off)", minimum=0)
-    alp_variant: str = _field("alp", "alp, alp-no, alp-po, pkd-skip, pkd-last", choices=VARIANTS)
+    alp_variant: str = _field("alp", "alp, alp-no, alp-po, skip, last", choices=VARIANTS)
     alp_representation: str = _field("cls", "cls or tokens", choices=REPRESENTATIONS)
     alp_include_embeddings: bool = _field(False, "match layer 0 too")
     alp_overlap: int = _field(1, "alp-po overlap", minimum=0)
-    alp_temperature: float | None = _field(None, "default sqrt(hidden)", above=0)
+    alp_score: str = _field("sqrt_h", "dot product / sqrt(H) or unscaled (the paper's form)", choices=SCORES)
+
+    w_pkd: float = _field(0.0, "weight of PKD's normalised [CLS] loss (beta in the PKD paper; 0 = off)", minimum=0)
+    pkd_mapping: str = _field("skip", "PKD's layer pairs: skip or last", choices=PKD_MAPPINGS)
+    w_ckd: float = _field(0.0, "weight of CKD's bucket loss (0 = off)", minimum=0)
 
     epochs: float = _field(3.0, "training epochs", above=0)
     batch_size: int = _field(32, "per-device batch size", minimum=1)
@@ -77,6 +85,7 @@ class DistillConfig:
     max_length: int = _field(128, "tokens per example", minimum=2)
     train_subset: int | None = _field(None, "training examples (seeded draw)", minimum=1)
     eval_subset: int | None = _field(None, "dev examples per split", minimum=1)
+    best_metric: str | None = _field(None, "dev metric that picks the best epoch (default: the task's main one)")
     seed: int = _field(42, "random seed", minimum=0)
     data_seed: int | None = _field(None, "seed of the subset draws (default: seed)", minimum=0)
     logging_steps: int = _field(20, "steps between history records", minimum=1)
@@ -90,10 +99,19 @@ class DistillConfig:
             value = _checked_type(spec.name, getattr(self, spec.name), hints[spec.name])
             _check_range(spec.name, value, spec.metadata)
             setattr(self, spec.name, value)
-        self.task = get_task(self.task).name
+        task = get_task(self.task)
+        self.task = task.name
+        if self.best_metric is not None and self.best_metric not in task.metrics:
+            raise ValueError(f"best_metric={self.best_metric!r} is not a metric of {task.name}: choose from "
+                             f"{list(task.metrics)}.")
         if self.ig_rule == "trapezoid" and self.ig_steps < 2:
             raise ValueError(f"ig_rule='trapezoid' needs ig_steps >= 2, got {self.ig_steps}: raise ig_steps or "
                              f"choose another rule.")
+
+    @property
+    def selection_metric(self) -> str:
+        """The dev metric that picks the best epoch."""
+        return self.best_metric or get_task(self.task).main_metric
 
     @property
     def subset_seed(self) -> int:
@@ -123,10 +141,13 @@ class DistillConfig:
         Raises:
             ValueError: naming the field and the fix.
         """
-        if not self.teacher and (self.w_kd or self.beta or self.lam):
+        from kdviz.loss_terms import TERMS
+
+        if not self.teacher and set(self.method_terms) - {"ce"}:
             raise ValueError("A distillation run needs a teacher: --teacher DIR (a fine-tuned classifier folder).")
         if not self.method_terms:
-            raise ValueError("Every loss weight is zero: set w_ce, w_kd, beta or lam.")
+            weights = ", ".join(term.weight_field for term in TERMS.values())
+            raise ValueError(f"Every loss weight is zero: set one of {weights}.")
         return self
 
     def to_dict(self) -> dict:
@@ -154,11 +175,11 @@ class DistillConfig:
         return cls.from_dict(read_config_values(path))
 
     @classmethod
-    def from_preset(cls, name: str, *, quick: bool | None = None, **overrides) -> "DistillConfig":
+    def from_preset(cls, name: str | dict, *, quick: bool | None = None, **overrides) -> "DistillConfig":
         """A preset ``METHOD/TASK`` at the quick or full scale (:mod:`kdviz.recipes`), ``overrides`` on top.
 
         Args:
-            name: e.g. ``"adkd/sst2"``.
+            name: e.g. ``"adkd/sst2"``, or a preset's values (a dict of fields).
             quick: the quick scale (subsets, one epoch); default: ``$KDVIZ_QUICK``.
             **overrides: any field (``teacher=...``, ``student_layers=3``...).
 
@@ -166,7 +187,7 @@ class DistillConfig:
             A config checked by :meth:`validate`.
         """
         size = scale(quick)
-        values = {**preset(name), "logging_steps": size.logging_steps}
+        values = {**(preset(name) if isinstance(name, str) else name), "logging_steps": size.logging_steps}
         if size.is_quick:
             values.update(train_subset=size.train_subset, eval_subset=size.eval_subset, epochs=size.student_epochs)
         values.update(overrides)

@@ -44,6 +44,19 @@ def check_tokenizers(teacher_tokenizer, student_tokenizer, teacher, student) -> 
         )
 
 
+def check_max_length(max_length: int, **models) -> None:
+    """Refuse a ``max_length`` longer than a model's position embeddings.
+
+    Raises:
+        ValueError: naming the model, its limit and the fix.
+    """
+    for name, model in models.items():
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if limit is not None and max_length > limit:
+            raise ValueError(f"max_length={max_length} exceeds the {name}'s {limit} position embeddings: "
+                             f"set --max-length {limit} or less.")
+
+
 def make_student(config: DistillConfig, teacher, teacher_tokenizer):
     """The student: teacher layers copied, or a separate pre-trained model; plus its tokenizer."""
     if config.student_init == "teacher":
@@ -74,7 +87,7 @@ def training_arguments_for(config: DistillConfig, checkpoints, **overrides) -> T
         save_strategy="epoch",
         save_total_limit=2,
         load_best_model_at_end=True,
-        metric_for_best_model=get_task(config.task).main_metric,
+        metric_for_best_model=config.selection_metric,
         greater_is_better=True,
         logging_steps=config.logging_steps,
         seed=config.seed,
@@ -132,6 +145,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     torch.manual_seed(config.seed)
     student, student_tokenizer = make_student(config, teacher, tokenizer)
     check_tokenizers(tokenizer, student_tokenizer, teacher, student)
+    check_max_length(config.max_length, teacher=teacher, student=student)
     settings = config.attribution_settings(task.num_labels)
     model = DistillationModel(student, DistillationObjective.from_config(config, student.config, teacher.config),
                               settings)

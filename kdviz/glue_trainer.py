@@ -30,10 +30,10 @@ def trainer_metrics(task: str | GlueTask):
 
 
 class GlueTrainer(Trainer):
-    """A ``Trainer`` that also reports the task's main metric averaged over several dev sets.
+    """A ``Trainer`` that also reports the task's metrics averaged over several dev sets.
 
     With a dict of evaluation sets (MNLI matched and mismatched), ``Trainer`` reports
-    ``eval_<split>_<metric>`` per set; this adds ``eval_<main metric>``, their mean, so
+    ``eval_<split>_<metric>`` per set; this adds ``eval_<metric>``, their mean, so
     ``metric_for_best_model`` names the same key for every task.
 
     Every loss kdviz trains is a batch mean (the sequence classifiers' own loss included, which
@@ -56,10 +56,12 @@ class GlueTrainer(Trainer):
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
         if isinstance(datasets, dict):
-            main = self.glue_task.main_metric
-            values = [metrics[f"{metric_key_prefix}_{name}_{main}"] for name in datasets]
-            metrics[f"{metric_key_prefix}_{main}"] = sum(values) / len(values)
-            self.log({f"{metric_key_prefix}_{main}": metrics[f"{metric_key_prefix}_{main}"]})
+            means = {}
+            for metric in self.glue_task.metrics:
+                values = [metrics[f"{metric_key_prefix}_{name}_{metric}"] for name in datasets]
+                means[f"{metric_key_prefix}_{metric}"] = sum(values) / len(values)
+            metrics.update(means)
+            self.log(means)
         return metrics
 
 

@@ -18,6 +18,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from kdviz.layer_baselines import CombinatorialDistillation, PatientDistillation
 from kdviz.losses import annealed_temperature, attribution_loss, kd_loss, task_loss
 from kdviz.projection import LayerProjection
 
@@ -166,10 +167,12 @@ class AttributionTerm(LossTerm):
 
 @register_term
 class LayerProjectionTerm(LossTerm):
-    """ALP-KD's layer projection (and its bucket and PKD variants): see :class:`kdviz.projection.LayerProjection`.
+    """ALP-KD's layer projection (and its bucket and hard-mapped variants): see :class:`kdviz.projection.LayerProjection`.
 
     Its width projection (when student and teacher widths differ) is trained with the student. It
-    records the batch's mean attention over teacher layers as ``alpha`` (student x teacher layers).
+    records the batch's mean attention over teacher layers as ``alpha`` (student x teacher layers),
+    and how peaked it is: ``alp_entropy`` (nats, mean over examples and student layers) and
+    ``alp_top2_gap`` (the largest weight minus the second largest, likewise).
     """
 
     name, weight_field = "layer_projection", "lam"
@@ -185,9 +188,69 @@ class LayerProjectionTerm(LossTerm):
         return cls(LayerProjection(
             student_config.num_hidden_layers, teacher_config.num_hidden_layers, student_config.hidden_size,
             teacher_config.hidden_size, variant=config.alp_variant, representation=config.alp_representation,
-            include_embeddings=config.alp_include_embeddings, overlap=config.alp_overlap,
-            temperature=config.alp_temperature))
+            include_embeddings=config.alp_include_embeddings, overlap=config.alp_overlap, score=config.alp_score))
 
     def forward(self, student, teacher, context):
         out = self.projection(student.hidden_states, teacher.hidden_states, context.attention_mask)
-        return TermOutput(out.loss, {"alpha": out.alpha.detach().float().mean(dim=0)})
+        alpha = out.alpha.detach().float()
+        return TermOutput(out.loss, {"alpha": alpha.mean(dim=0), **attention_spread(alpha)})
+
+
+def attention_spread(alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How spread attention weights are.
+
+    Args:
+        alpha: (..., N) rows of weights that sum to 1 (zeros where a layer is masked out).
+
+    Returns:
+        ``alp_entropy``: the mean row entropy in nats (0 = one-hot, log N = uniform);
+        ``alp_top2_gap``: the mean of each row's largest minus second largest weight (1 = one-hot).
+    """
+    entropy = -torch.special.xlogy(alpha, alpha).sum(dim=-1)
+    top = alpha.topk(min(2, alpha.shape[-1]), dim=-1).values
+    gap = top[..., 0] - (top[..., 1] if top.shape[-1] > 1 else 0.0)
+    return {"alp_entropy": entropy.mean(), "alp_top2_gap": gap.mean()}
+
+
+class LayerMatchingTerm(LossTerm):
+    """A term that matches student layers to teacher layers with a module of :mod:`kdviz.layer_baselines`.
+
+    Args:
+        matcher: called with the student's and the teacher's ``hidden_states``; returns the loss.
+    """
+
+    teacher_needs = frozenset({HIDDEN_STATES})
+    student_needs = frozenset({HIDDEN_STATES})
+
+    def __init__(self, matcher: nn.Module):
+        super().__init__()
+        self.matcher = matcher
+
+    def forward(self, student, teacher, context):
+        return TermOutput(self.matcher(student.hidden_states, teacher.hidden_states))
+
+
+@register_term
+class PatientDistillationTerm(LayerMatchingTerm):
+    """PKD as published: normalised [CLS] vectors of the student's M - 1 intermediate layers matched to
+    the teacher's ``skip`` or ``last`` layers (see :class:`kdviz.layer_baselines.PatientDistillation`)."""
+
+    name, weight_field = "pkd", "w_pkd"
+
+    @classmethod
+    def from_config(cls, config, student_config, teacher_config):
+        return cls(PatientDistillation(student_config.num_hidden_layers, teacher_config.num_hidden_layers,
+                                       student_config.hidden_size, teacher_config.hidden_size, config.pkd_mapping))
+
+
+@register_term
+class CombinatorialDistillationTerm(LayerMatchingTerm):
+    """CKD: each student layer matched to a learned map of its bucket of concatenated teacher layers
+    (see :class:`kdviz.layer_baselines.CombinatorialDistillation`)."""
+
+    name, weight_field = "ckd", "w_ckd"
+
+    @classmethod
+    def from_config(cls, config, student_config, teacher_config):
+        return cls(CombinatorialDistillation(student_config.num_hidden_layers, teacher_config.num_hidden_layers,
+                                             student_config.hidden_size, teacher_config.hidden_size))

@@ -1,4 +1,4 @@
-"""ALP-KD: each student layer matched to an attention-weighted mix of teacher layers, and the PKD baselines.
+"""ALP-KD: each student layer matched to an attention-weighted mix of teacher layers, and its hard-mapped variants.
 
 Layer indexing follows ``output_hidden_states``: index 0 is the embedding output, 1..N the
 transformer layers. A student layer ``i`` (1..M) attends over the teacher layers its variant allows::
@@ -8,13 +8,17 @@ transformer layers. A student layer ``i`` (1..M) attends over the teacher layers
     L_ALP    = sum_i MSE(P h^S_i, f_i)
 
 where ``P`` is a learned linear map when the widths differ (identity otherwise) and ``tau`` is
-sqrt(teacher hidden size) unless set. Every variant is the same computation with another mask:
+the score scale (:data:`SCORES`): ``sqrt_h`` divides by sqrt(teacher hidden size), as the public
+re-implementation does; ``unscaled`` (tau = 1) is the paper's formula as we read it. On real states
+the first gives near-uniform weights, the second near one-hot weights on the largest-norm layer.
+Every variant is the same computation with another mask:
 
 - ``alp``: all teacher layers;
 - ``alp-no``: contiguous, non-overlapping buckets of teacher layers, one per student layer;
 - ``alp-po``: the same buckets widened by ``overlap`` layers on each side;
-- ``pkd-skip``: student layer i -> teacher layer i*N/M (12->6: 2, 4, ..., 12; 6->2: 3, 6);
-- ``pkd-last``: student layer i -> teacher layer N-M+i (12->4: 9, 10, 11, 12).
+- ``skip``: student layer i -> teacher layer i*N/M (12->6: 2, 4, ..., 12; 6->2: 3, 6), raw vectors,
+  every student layer (the top one too); PKD as published is :mod:`kdviz.layer_baselines`;
+- ``last``: student layer i -> teacher layer N-M+i (12->4: 9, 10, 11, 12), likewise.
 
 With ``include_embeddings`` the embedding outputs (layer 0) join on both sides: student layer 0
 is matched to teacher layer 0 in the bucket and PKD variants, and may attend to it in ``alp``.
@@ -29,11 +33,12 @@ from typing import Sequence
 import torch
 from torch import nn
 
-VARIANTS = ("alp", "alp-no", "alp-po", "pkd-skip", "pkd-last")
+VARIANTS = ("alp", "alp-no", "alp-po", "skip", "last")
 REPRESENTATIONS = ("cls", "tokens")
+SCORES = ("sqrt_h", "unscaled")
 
 
-def _buckets(num_student: int, num_teacher: int) -> list[range]:
+def teacher_buckets(num_student: int, num_teacher: int) -> list[range]:
     """Contiguous, non-overlapping 1-based teacher-layer buckets, as even as possible, bigger ones first."""
     size, extra = divmod(num_teacher, num_student)
     buckets, start = [], 1
@@ -50,7 +55,7 @@ def layer_mask(
     """Which teacher layers each student layer may attend to.
 
     Args:
-        variant: one of ``alp``, ``alp-no``, ``alp-po``, ``pkd-skip``, ``pkd-last``.
+        variant: one of :data:`VARIANTS`.
         num_student: M, student transformer layers.
         num_teacher: N, teacher transformer layers (N >= M).
         include_embeddings: add layer 0 (the embedding output) on both sides.
@@ -73,12 +78,12 @@ def layer_mask(
         widen = overlap if variant == "alp-po" else 0
         if widen < 0:
             raise ValueError(f"overlap must be >= 0, got {overlap}.")
-        for i, bucket in enumerate(_buckets(num_student, num_teacher), start=1):
+        for i, bucket in enumerate(teacher_buckets(num_student, num_teacher), start=1):
             mask[i, max(1, bucket.start - widen):min(num_teacher, bucket.stop - 1 + widen) + 1] = True
-    elif variant == "pkd-skip":
+    elif variant == "skip":
         for i in range(1, num_student + 1):
             mask[i, i * num_teacher // num_student] = True
-    else:  # pkd-last
+    else:  # last
         for i in range(1, num_student + 1):
             mask[i, num_teacher - num_student + i] = True
     mask[0, 0] = True
@@ -90,10 +95,19 @@ def layer_indices(num_layers: int, include_embeddings: bool) -> list[int]:
     return list(range(0 if include_embeddings else 1, num_layers + 1))
 
 
-def _representations(
-    hidden_states: Sequence[torch.Tensor], layers: Sequence[int], representation: str
+def stack_layers(
+    hidden_states: Sequence[torch.Tensor], layers: Sequence[int], representation: str = "cls"
 ) -> torch.Tensor:
-    """Stack the chosen layers: (B, K, H) of [CLS] vectors, or (B, L, K, H) of every token."""
+    """Stack the chosen ``hidden_states`` layers.
+
+    Args:
+        hidden_states: ``output_hidden_states``, tensors of shape (B, L, H).
+        layers: the indices to stack.
+        representation: ``"cls"`` or ``"tokens"``.
+
+    Returns:
+        (B, K, H) of [CLS] vectors, or (B, L, K, H) of every token, K = len(layers).
+    """
     if representation == "cls":
         return torch.stack([hidden_states[i][:, 0] for i in layers], dim=1)
     return torch.stack([hidden_states[i] for i in layers], dim=2)
@@ -133,7 +147,7 @@ class LayerProjection(nn.Module):
             ``"tokens"`` (every real token; per-token attention; masked mean of per-token losses).
         include_embeddings: add the embedding outputs (layer 0) on both sides.
         overlap: ``alp-po`` bucket overlap.
-        temperature: divides the dot products; default sqrt(teacher_hidden).
+        score: the dot products' scale, ``"sqrt_h"`` or ``"unscaled"`` (see :data:`SCORES`).
     """
 
     def __init__(
@@ -147,7 +161,7 @@ class LayerProjection(nn.Module):
         representation: str = "cls",
         include_embeddings: bool = False,
         overlap: int = 1,
-        temperature: float | None = None,
+        score: str = "sqrt_h",
     ):
         super().__init__()
         if representation not in REPRESENTATIONS:
@@ -155,7 +169,10 @@ class LayerProjection(nn.Module):
         self.variant = variant
         self.representation = representation
         self.include_embeddings = include_embeddings
-        self.temperature = float(temperature) if temperature is not None else math.sqrt(teacher_hidden)
+        if score not in SCORES:
+            raise ValueError(f"Unknown ALP score {score!r}; choose from {SCORES}.")
+        self.score = score
+        self.temperature = math.sqrt(teacher_hidden) if score == "sqrt_h" else 1.0
         self.register_buffer(
             "mask",
             layer_mask(variant, num_student_layers, num_teacher_layers,
@@ -184,9 +201,9 @@ class LayerProjection(nn.Module):
         Returns:
             A :class:`LayerProjectionOutput`.
         """
-        student = _representations(student_hidden_states, self.student_layers, self.representation)
+        student = stack_layers(student_hidden_states, self.student_layers, self.representation)
         with torch.no_grad():
-            teacher = _representations(teacher_hidden_states, self.teacher_layers, self.representation)
+            teacher = stack_layers(teacher_hidden_states, self.teacher_layers, self.representation)
         if self.width_projection is not None:
             student = self.width_projection(student)
         # (..., M, H) x (..., N, H) -> (..., M, N); masked softmax over teacher layers

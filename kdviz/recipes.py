@@ -4,6 +4,8 @@
   epochs, learning rate, alpha, T, beta, top-K, annealing);
 - :data:`TEACHER_RECIPES`: their bert-base teachers' fine-tuning recipes;
 - :func:`preset`: a method (which loss terms are on, ``METHOD_PRESETS``) on top of a task's recipe;
+- :data:`PAPER_PRESETS`: each paper's own full setup (teacher, student, hyperparameters, best-epoch
+  metric), ``paper-adkd/TASK`` and ``paper-alp/TASK``;
 - :data:`QUICK` and :data:`FULL`: how much data and training a notebook run uses;
 - :data:`SIX_LAYER_REFERENCE` and :data:`ALP_KD_GLUE_AVERAGE`: the papers' GLUE dev scores.
 
@@ -70,12 +72,22 @@ TEACHER_RECIPES: dict[str, TeacherRecipe] = {
 }
 
 ALP_WEIGHT = 1.0
-"""lambda for the layer-projection loss. L_ALP here is a plain per-dimension MSE of unnormalised
-[CLS] vectors (about 0.1 at the start for the offline teacher, beside a cross-entropy of 0.7); the
-weights of 100 to 1000 of public re-implementations would, with gradient clipping at 1.0, shrink
-every other term's step a hundredfold. Measured on SST-2 with the offline teacher
-(``benchmarks/alp_weight.py``): lambda 10 scores within seed noise of 1, lambda 100 3.6 points
-below it."""
+"""lambda for the layer-projection loss in kdviz's own presets. kdviz's L_ALP is the *sum* over student
+layers of a per-dimension MSE of raw [CLS] vectors (about 0.1 at the start for the offline teacher,
+beside a cross-entropy of 0.7). The public re-implementation weights ``mu * mean over student layers``
+of the same MSE with mu = 500 to 1000, which is lambda = mu / M here (M student layers; neither
+normalises the vectors). Measured on SST-2 with the offline teacher and a 2-layer student
+(``benchmarks/alp_weight.py``): lambda 10 scores within seed noise of 1, lambda 100 (mu = 200) 3.6
+points below it, so the re-implementation's weights are not used offline; the ``paper-alp`` presets
+use them."""
+
+PKD_WEIGHT = 100.0
+"""beta of PKD's patient loss: the middle of the PKD paper's grid {10, 100, 500, 1000}, not searched
+here. The loss is a mean over dimensions of normalised vectors (as the PKD release computes it)."""
+
+CKD_WEIGHT = ALP_WEIGHT
+"""CKD's loss has the scale of ALP's (a sum over student layers of a per-dimension MSE of [CLS]
+vectors), so it takes the same weight."""
 
 
 def _kd(recipe: StudentRecipe) -> dict:
@@ -90,23 +102,103 @@ def _layer_term(variant: str) -> dict:
 METHOD_PRESETS = {
     "ft": lambda recipe: {},
     "kd": _kd,
-    "pkd": lambda recipe: {**_kd(recipe), **_layer_term("pkd-skip")},
+    "pkd": lambda recipe: {**_kd(recipe), "w_pkd": PKD_WEIGHT, "pkd_mapping": "skip"},
+    "ckd": lambda recipe: {**_kd(recipe), "w_ckd": CKD_WEIGHT},
+    "skip-mse": lambda recipe: {**_kd(recipe), **_layer_term("skip")},
     "alp": lambda recipe: {**_kd(recipe), **_layer_term("alp")},
     "alp-no": lambda recipe: {**_kd(recipe), **_layer_term("alp-no")},
     "adkd": lambda recipe: {**_kd(recipe), "beta": recipe.beta},
     "adkd+alp": lambda recipe: {**_kd(recipe), "beta": recipe.beta, **_layer_term("alp")},
 }
 """Method -> the config values that switch its loss terms on, given the task's recipe. A method not
-listed sets a term's weight to 0 (off); the cross-entropy alone (``ft``) is the default."""
+listed sets a term's weight to 0 (off); the cross-entropy alone (``ft``) is the default.
+``pkd`` is PKD as published (intermediate layers, normalised [CLS], weight beta); ``skip-mse`` is
+the hard skip mapping of every student layer (the top one too) on raw [CLS] vectors, kdviz's first
+"pkd"."""
 
 METHODS = tuple(METHOD_PRESETS)
+
+_ZERO_WEIGHTS = {"w_ce": 1.0, "w_kd": 0.0, "beta": 0.0, "lam": 0.0, "w_pkd": 0.0, "w_ckd": 0.0}
+
+
+def _recipe_for(task: str) -> tuple[str, StudentRecipe]:
+    task = get_task(task or "sst2").name
+    if task not in STUDENT_RECIPES:
+        raise ValueError(f"No recipe for {task!r}; presets cover {sorted(STUDENT_RECIPES)}.")
+    return task, STUDENT_RECIPES[task]
+
+
+def _method_values(method: str, task: str) -> dict:
+    task, recipe = _recipe_for(task)
+    values = {"task": task, "batch_size": recipe.batch_size, "epochs": recipe.epochs,
+              "learning_rate": recipe.learning_rate, "top_k": recipe.top_k, **_ZERO_WEIGHTS}
+    values.update(METHOD_PRESETS[method](recipe))
+    return values
+
+
+# ---- the papers' own setups ----------------------------------------------------------------------
+ADKD_STUDENT = "google/bert_uncased_L-6_H-768_A-12"
+"""The AD-KD release's student: Turc et al.'s pre-trained 6-layer, 768-wide BERT."""
+
+ADKD_RELEASED_TEACHER = "Brucewsy/AD-KD_bert_base_uncased_{task}"
+"""The AD-KD authors' fine-tuned bert-base teachers on the hub; ``{task}`` is the release's task name
+(:data:`ADKD_TASK_NAMES`)."""
+
+ADKD_TASK_NAMES = {"sst2": "sst-2", "stsb": "sts-b"}
+"""The release's names of the tasks whose names differ from kdviz's (``sst-2``, ``sts-b``)."""
+
+ADKD_BEST_METRICS = {"qqp": "accuracy", "stsb": "spearman"}
+"""Where the release picks the best epoch by another metric than kdviz's main one (CoLA MCC, MRPC F1
+and MNLI matched + mismatched accuracy are the main ones already)."""
+
+ALP_TEACHER = "bert-base-uncased"
+"""ALP-KD's teacher: bert-base-uncased, fine-tuned per task with :data:`TEACHER_RECIPES`."""
+
+ALP_EPOCHS = {"sst2": 20, "mrpc": 20, "cola": 10, "qnli": 10, "rte": 5}
+"""ALP-KD's student epochs per task as the public re-implementation reads the paper (batch 32)."""
+
+ALP_LEARNING_RATE = 5e-5
+ALP_MU = 1000.0
+"""The re-implementation's ALP weight mu (weight of the mean over student layers); lambda = mu / M."""
+
+ALP_STUDENT_DEPTHS = (6, 4, 2)
+
+
+def released_teacher(task: str) -> str:
+    """The hub id of the AD-KD authors' fine-tuned teacher for ``task``."""
+    name = get_task(task).name
+    return ADKD_RELEASED_TEACHER.format(task=ADKD_TASK_NAMES.get(name, name))
+
+
+def _paper_adkd(task: str) -> dict:
+    return {**_method_values("adkd", task), "teacher": released_teacher(task), "student_init": ADKD_STUDENT,
+            "student_layers": 6, "ig_steps": 1, "max_length": 128, "best_metric": ADKD_BEST_METRICS.get(task)}
+
+
+def _paper_alp(task: str, student_layers: int = 4) -> dict:
+    values = _method_values("alp", task)
+    values.update(teacher=ALP_TEACHER, student_init="teacher", layer_strategy="skip", student_layers=student_layers,
+                  batch_size=32, epochs=ALP_EPOCHS[task], learning_rate=ALP_LEARNING_RATE, max_length=128,
+                  lam=ALP_MU / student_layers, alp_score="unscaled")
+    return values
+
+
+PAPER_PRESETS = {"paper-adkd": _paper_adkd, "paper-alp": _paper_alp}
+"""Each paper's full setup for a task (GPU kernels with the hub). ``paper-adkd``: the released teacher,
+the pre-trained 6-layer student, the released hyperparameters and best-epoch metrics. ``paper-alp``: a
+bert-base teacher (fine-tuned first when it is not one: ``kdviz reproduce``), a 4-layer student
+copied from the teacher's skip layers (``student_layers`` 6 and 2 too), batch 32, the paper's epochs,
+the re-implementation's weight mu = 1000 (lambda = mu / M) and the unscaled score of the paper's
+formula."""
+
+PAPER_TASKS = {"paper-adkd": tuple(STUDENT_RECIPES), "paper-alp": tuple(ALP_EPOCHS)}
 
 
 def preset(name: str) -> dict:
     """Config values of a preset ``METHOD/TASK`` (or ``METHOD`` alone, with SST-2's recipe).
 
     Args:
-        name: e.g. ``"adkd/sst2"``, ``"alp/rte"``, ``"ft/mrpc"``.
+        name: e.g. ``"adkd/sst2"``, ``"alp/rte"``, ``"ft/mrpc"``, ``"paper-adkd/stsb"``.
 
     Returns:
         A dict of :class:`kdviz.config.DistillConfig` fields.
@@ -115,22 +207,21 @@ def preset(name: str) -> dict:
         ValueError: an unknown method or task, naming the valid ones.
     """
     method, _, task = name.partition("/")
+    if method in PAPER_PRESETS:
+        task = get_task(task or "sst2").name
+        if task not in PAPER_TASKS[method]:
+            raise ValueError(f"{method} covers the paper's tasks {list(PAPER_TASKS[method])}, not {task!r}.")
+        return PAPER_PRESETS[method](task)
     if method not in METHOD_PRESETS:
-        raise ValueError(f"Unknown preset method {method!r}; choose from {METHODS} (as METHOD/TASK).")
-    task = get_task(task or "sst2").name
-    if task not in STUDENT_RECIPES:
-        raise ValueError(f"No recipe for {task!r}; presets cover {sorted(STUDENT_RECIPES)}.")
-    recipe = STUDENT_RECIPES[task]
-    values = {"task": task, "batch_size": recipe.batch_size, "epochs": recipe.epochs,
-              "learning_rate": recipe.learning_rate, "top_k": recipe.top_k,
-              "w_ce": 1.0, "w_kd": 0.0, "beta": 0.0, "lam": 0.0}
-    values.update(METHOD_PRESETS[method](recipe))
-    return values
+        raise ValueError(f"Unknown preset method {method!r}; choose from {METHODS + tuple(PAPER_PRESETS)} "
+                         f"(as METHOD/TASK).")
+    return _method_values(method, task)
 
 
 def preset_names() -> list[str]:
-    """Every ``METHOD/TASK`` preset."""
-    return [f"{method}/{task}" for method in METHODS for task in STUDENT_RECIPES if task in TASKS]
+    """Every ``METHOD/TASK`` preset, the papers' own setups last."""
+    names = [f"{method}/{task}" for method in METHODS for task in STUDENT_RECIPES if task in TASKS]
+    return names + [f"{paper}/{task}" for paper, tasks in PAPER_TASKS.items() for task in tasks]
 
 
 # ---- scales -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ Training writes a run folder through :class:`RunFolder`; views and reports read 
       objective.safetensors       trained parameters of the loss terms (the ALP width projection), when any
       metrics.json                metrics per evaluation and of the best student
       metrics.md                  the best metrics as a markdown table (the teacher's row too)
-      history/loss_terms.jsonl    one line per logged step: step, epoch, each loss term
+      history/loss_terms.jsonl    one line per logged step: step, epoch, each loss term (ALP: entropy, top-2 gap)
       history/alp_weights.jsonl   one line per logged step: alpha averaged over the logging window
       history/probe.json          the probe set: dev idx, text, tokens, label
       history/probe_teacher.safetensors      teacher token scores of the probe set (fixed)

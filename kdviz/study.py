@@ -72,7 +72,8 @@ def append_row(csv_path: Path, row: dict, fields=FIELDS) -> None:
 
 def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Path, runs_dir: str | Path, *,
               quick: bool | None = None, data_dir: str | None = None, keep_models: bool = False,
-              **overrides) -> list[dict]:
+              preset_for: Callable[[StudyRun], str | dict] | None = None,
+              score_metric: Callable[[DistillConfig], str] | None = None, **overrides) -> list[dict]:
     """Run every planned run that ``csv_path`` does not list yet, appending a row as each finishes.
 
     Args:
@@ -84,6 +85,8 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
         keep_models: keep each run's student, checkpoints and teacher cache (large); by default only
             the metrics, history and figures stay.
+        preset_for: a run's preset name or config values (default ``"METHOD/TASK"``), e.g. a paper's setup.
+        score_metric: the metric a row records for a config (default: the task's main metric).
         **overrides: :class:`~kdviz.config.DistillConfig` fields for every run (``epochs=3``...).
             ``train_subset`` may be a dict task -> size (``None`` = the full training set).
 
@@ -102,16 +105,17 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
         if isinstance(values.get("train_subset"), dict):
             values["train_subset"] = values["train_subset"].get(run.task)
         output = RunFolder(Path(runs_dir) / run.folder)
-        config = DistillConfig.from_preset(f"{run.method}/{run.task}", quick=quick, teacher=teachers[run.task],
-                                           output_dir=str(output.path), data_dir=data_dir,
-                                           student_layers=run.student_layers, seed=run.seed, **values)
+        config = DistillConfig.from_preset(preset_for(run) if preset_for else f"{run.method}/{run.task}", quick=quick,
+                                           teacher=teachers[run.task], output_dir=str(output.path),
+                                           data_dir=data_dir, student_layers=run.student_layers, seed=run.seed,
+                                           **values)
+        metric = score_metric(config) if score_metric else get_task(run.task).main_metric
         start = time.perf_counter()
         result = distill(config, overwrite=True)
-        task = get_task(run.task)
         append_row(csv_path, {
             "task": run.task, "method": run.method, "student_layers": run.student_layers, "seed": run.seed,
-            "train_examples": result["train_examples"], "epochs": config.epochs, "metric": task.main_metric,
-            "score": round(100 * result["best"][task.main_metric], 2), "best_epoch": result["best_epoch"],
+            "train_examples": result["train_examples"], "epochs": config.epochs, "metric": metric,
+            "score": round(100 * result["best"][metric], 2), "best_epoch": result["best_epoch"],
             "wall_s": round(time.perf_counter() - start, 1)})
         if not keep_models:
             output.remove_large_parts()

@@ -15,7 +15,7 @@ SHARED_GLUE = Path(os.environ.get("KDVIZ_DATA_DIR") or REPO.parent / "shared" / 
 def tiny_bert_config(num_labels: int = 2, layers: int = 4, hidden: int = 32, **overrides) -> BertConfig:
     """A tiny random BERT config with the bert-base-uncased vocabulary size."""
     values = dict(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                  intermediate_size=37, max_position_embeddings=64, num_labels=num_labels,
+                  intermediate_size=37, max_position_embeddings=128, num_labels=num_labels,
                   hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     values.update(overrides)
     return BertConfig(**values)

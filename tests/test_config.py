@@ -32,7 +32,11 @@ def test_a_value_of_the_wrong_type_names_the_field(field, value, message):
     ("learning_rate", 0, r"learning_rate=0.0 is out of range"),
     ("beta", -1, r"beta=-1.0 is out of range: it must be 0 or more"),
     ("ig_steps", 0, r"ig_steps=0 is out of range"),
-    ("alp_variant", "ckd", r"alp_variant='ckd' is not one of \['alp', 'alp-no', 'alp-po', 'pkd-skip', 'pkd-last'\]"),
+    ("alp_variant", "ckd", r"alp_variant='ckd' is not one of \['alp', 'alp-no', 'alp-po', 'skip', 'last'\]"),
+    ("alp_score", "sqrt", r"alp_score='sqrt' is not one of \['sqrt_h', 'unscaled'\]"),
+    ("pkd_mapping", "first", r"pkd_mapping='first' is not one of \['skip', 'last'\]"),
+    ("w_pkd", -1, r"w_pkd=-1.0 is out of range"),
+    ("best_metric", "pearson", r"best_metric='pearson' is not a metric of sst2: choose from \['accuracy'\]"),
     ("views", "all", r"views='all' is not one of"),
     ("task", "sst5", r"Unknown GLUE task 'sst5'"),
 ])

@@ -12,7 +12,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Bert
 
 import kdviz.distill
 import kdviz.loss_terms
-from helpers import REPO, tiny_bert
+from helpers import REPO, tiny_bert, tiny_bert_config
 from helpers import tiny_run_config as tiny_config
 from kdviz.config import DistillConfig
 from kdviz.distill import distill
@@ -38,6 +38,7 @@ def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
     for record in run.loss_terms:
         assert {"loss_ce", "loss_kd", "loss_attribution", "loss_layer_projection"} <= set(record)
         assert all(math.isfinite(record[k]) for k in record if k.startswith("loss"))
+        assert 0 <= record["alp_entropy"] <= math.log(4) + 1e-6 and 0 <= record["alp_top2_gap"] <= 1
     assert [r.step for r in run.alp_weights] == logged
     alpha = torch.tensor(run.alp_weights[-1].alpha)
     assert alpha.shape == (2, 4)
@@ -138,6 +139,17 @@ def test_tokenizer_mismatch_is_refused_before_training(tiny_teacher, tmp_path, r
     assert not (tmp_path / "run").exists()
 
 
+def test_max_length_beyond_the_position_embeddings_is_refused_before_training(tiny_teacher, tmp_path,
+                                                                            real_glue_env):
+    short = tmp_path / "short_teacher"
+    tiny_bert(num_labels=2, layers=2, max_position_embeddings=64).save_pretrained(short)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(short)
+    with pytest.raises(ValueError, match=r"max_length=128 exceeds the teacher's 64 position embeddings: "
+                                         r"set --max-length 64 or less"):
+        distill(tiny_config(short, tmp_path / "run", max_length=128))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_existing_run_folder_is_kept(tiny_teacher, tmp_path, real_glue_env):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
@@ -199,6 +211,36 @@ def test_narrower_student_trains_a_width_projection_saved_with_the_run(tiny_teac
     assert "objective.terms.layer_projection.projection.width_projection.weight" in checkpoint  # resumable
     exported = AutoModelForSequenceClassification.from_pretrained(run.student_dir)
     assert exported.config.hidden_size == 16  # the projection is not part of the student
+
+
+@pytest.mark.parametrize("method, trained_shapes", [("pkd", {(32, 16)}), ("ckd", {(16, 64)})])
+def test_a_pretrained_narrower_encoder_is_a_student_for_pkd_and_ckd(method, trained_shapes, tiny_teacher, tmp_path,
+                                                                    real_glue_env):
+    from transformers import BertModel
+
+    encoder = tmp_path / "pretrained_student"  # a base encoder (no classifier head), half the teacher's width
+    torch.manual_seed(5)
+    BertModel(tiny_bert_config(layers=2, hidden=16)).save_pretrained(encoder)
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(encoder)
+    config = tiny_config(tiny_teacher, tmp_path / "run", method=method, student_init=str(encoder), epochs=1)
+    shapes = []
+
+    class OptimisedShapes(TrainerCallback):
+        def on_train_end(self, args, state, control, optimizer=None, **kwargs):
+            shapes.extend(tuple(p.shape) for group in optimizer.param_groups for p in group["params"])
+
+    distill(config, callbacks=[OptimisedShapes()])
+    assert trained_shapes <= set(shapes)  # PKD's width map (16 -> 32), CKD's bucket maps (2 x 32 -> 16)
+    records = load_run(tmp_path / "run").loss_terms
+    assert all(math.isfinite(r[f"loss_{method}"]) for r in records) and any(r[f"loss_{method}"] > 0 for r in records)
+
+
+def test_paper_presets_pick_the_released_best_epoch_metric(tmp_path):
+    stsb = DistillConfig.from_preset("paper-adkd/stsb", quick=False)
+    assert kdviz.distill.training_arguments_for(stsb, tmp_path).metric_for_best_model == "spearman"
+    qqp = DistillConfig.from_preset("paper-adkd/qqp", quick=False)
+    assert kdviz.distill.training_arguments_for(qqp, tmp_path).metric_for_best_model == "accuracy"
+    assert DistillConfig.from_preset("paper-adkd/cola", quick=False).selection_metric == "matthews_correlation"
 
 
 def test_training_arguments_keep_the_recipe_and_take_overrides(tmp_path):

@@ -1,24 +1,28 @@
 """The named loss terms: what each needs, what it computes, what it records."""
 
+import math
+
 import pytest
 import torch
 
 from helpers import tiny_bert_config
 from kdviz.config import DistillConfig
 from kdviz.loss_terms import (HIDDEN_STATES, LOGITS, TERMS, TOKEN_SCORES, AttributionTerm, KnowledgeDistillationTerm,
-                              LayerProjectionTerm, LossContext, ModelOutputs, TaskTerm, active_term_names)
+                              LayerProjectionTerm, LossContext, ModelOutputs, TaskTerm, active_term_names,
+                              attention_spread)
 from kdviz.losses import attribution_loss, kd_loss, task_loss
 from kdviz.recipes import preset
 
 
 def test_registry_order_and_needs():
-    assert list(TERMS) == ["ce", "kd", "attribution", "layer_projection"]
+    assert list(TERMS) == ["ce", "kd", "attribution", "layer_projection", "pkd", "ckd"]
     assert TaskTerm.teacher_needs == frozenset() and KnowledgeDistillationTerm.teacher_needs == {LOGITS}
     assert AttributionTerm.teacher_needs == AttributionTerm.student_needs == {TOKEN_SCORES}
     assert LayerProjectionTerm.teacher_needs == LayerProjectionTerm.student_needs == {HIDDEN_STATES}
 
 
-@pytest.mark.parametrize("method, terms", [("ft", ["ce"]), ("kd", ["ce", "kd"]), ("pkd", ["ce", "kd", "layer_projection"]),
+@pytest.mark.parametrize("method, terms", [("ft", ["ce"]), ("kd", ["ce", "kd"]), ("pkd", ["ce", "kd", "pkd"]),
+                                           ("ckd", ["ce", "kd", "ckd"]), ("skip-mse", ["ce", "kd", "layer_projection"]),
                                            ("adkd", ["ce", "kd", "attribution"]),
                                            ("adkd+alp", ["ce", "kd", "attribution", "layer_projection"])])
 def test_active_terms_follow_the_weights(method, terms):
@@ -55,3 +59,15 @@ def test_layer_projection_term_is_built_from_the_models_and_records_alpha():
     out = term(student, teacher, LossContext(torch.zeros(3), torch.ones(3, 5)))
     assert out.records["alpha"].shape == (2, 4) and out.value.requires_grad
     torch.testing.assert_close(out.records["alpha"].sum(-1), torch.ones(2))
+
+
+def test_attention_spread_of_one_hot_and_uniform_rows():
+    one_hot = torch.tensor([[[0.0, 1.0, 0.0, 0.0]]])
+    uniform = torch.full((1, 1, 4), 0.25)
+    assert attention_spread(one_hot)["alp_entropy"].item() == 0.0
+    assert attention_spread(one_hot)["alp_top2_gap"].item() == 1.0
+    assert attention_spread(uniform)["alp_entropy"].item() == pytest.approx(math.log(4))
+    assert attention_spread(uniform)["alp_top2_gap"].item() == 0.0
+    mixed = attention_spread(torch.cat([one_hot, uniform]))  # the mean over examples
+    assert mixed["alp_entropy"].item() == pytest.approx(math.log(4) / 2)
+    assert mixed["alp_top2_gap"].item() == pytest.approx(0.5)

@@ -36,14 +36,14 @@ def test_bucket_masks(teacher, student, expected):
     torch.testing.assert_close(out.alpha.sum(-1), torch.ones(3, student))
 
 
-def test_pkd_mappings():
-    assert allowed(layer_mask("pkd-skip", 6, 12)) == [[2], [4], [6], [8], [10], [12]]
-    assert allowed(layer_mask("pkd-skip", 2, 6)) == [[3], [6]]
-    assert allowed(layer_mask("pkd-last", 4, 12)) == [[9], [10], [11], [12]]
+def test_hard_skip_and_last_masks():
+    assert allowed(layer_mask("skip", 6, 12)) == [[2], [4], [6], [8], [10], [12]]
+    assert allowed(layer_mask("skip", 2, 6)) == [[3], [6]]
+    assert allowed(layer_mask("last", 4, 12)) == [[9], [10], [11], [12]]
 
 
 def test_embeddings_join_on_both_sides():
-    mask = layer_mask("pkd-skip", 2, 6, include_embeddings=True)
+    mask = layer_mask("skip", 2, 6, include_embeddings=True)
     assert mask.shape == (3, 7)
     assert [row.nonzero().flatten().tolist() for row in mask] == [[0], [3], [6]]
     full = layer_mask("alp", 2, 6, include_embeddings=True)
@@ -52,7 +52,7 @@ def test_embeddings_join_on_both_sides():
     assert projection.student_layers == [0, 1, 2] and projection.teacher_layers == list(range(7))
 
 
-@pytest.mark.parametrize("variant", ["alp", "alp-no", "alp-po", "pkd-skip", "pkd-last"])
+@pytest.mark.parametrize("variant", ["alp", "alp-no", "alp-po", "skip", "last"])
 @pytest.mark.parametrize("representation", ["cls", "tokens"])
 def test_rows_sum_to_one(variant, representation):
     projection = LayerProjection(3, 6, 16, 16, variant=variant, representation=representation)
@@ -78,20 +78,21 @@ def test_attention_concentrates_on_the_layer_the_student_copies():
 def test_loss_is_zero_when_student_equals_its_target():
     teacher = hidden_states(2, 4, 6, 16, 1)
     student = [teacher[0], teacher[3], teacher[6]]
-    assert LayerProjection(2, 6, 16, 16, variant="pkd-skip")(student, teacher).loss.item() == 0.0
+    assert LayerProjection(2, 6, 16, 16, variant="skip")(student, teacher).loss.item() == 0.0
     same = [teacher[1]] * 7  # every teacher layer alike: any mix is that layer
     assert LayerProjection(2, 6, 16, 16)([same[0]] * 3, same).loss.item() == pytest.approx(0.0, abs=1e-12)
 
 
-def test_loss_matches_the_formula():
+@pytest.mark.parametrize("score, scale", [("sqrt_h", 8 ** 0.5), ("unscaled", 1.0)])
+def test_loss_matches_the_formula(score, scale):
     teacher = hidden_states(3, 5, 4, 8, 1)
     student = hidden_states(3, 5, 2, 8, 0)
-    out = LayerProjection(2, 4, 8, 8, temperature=2.0)(student, teacher)
+    out = LayerProjection(2, 4, 8, 8, score=score)(student, teacher)
     t = torch.stack([teacher[j][:, 0] for j in range(1, 5)], 1)
     expected = 0
     for i in (1, 2):
         s = student[i][:, 0]
-        alpha = torch.softmax(torch.einsum("bh,bnh->bn", s, t) / 2.0, -1)
+        alpha = torch.softmax(torch.einsum("bh,bnh->bn", s, t) / scale, -1)
         expected = expected + torch.nn.functional.mse_loss(s, torch.einsum("bn,bnh->bh", alpha, t))
     torch.testing.assert_close(out.loss, expected)
 
@@ -128,9 +129,9 @@ def test_width_projection_trains_on_a_toy_problem():
     mixing = torch.randn(16, 32)
     student = [torch.randn(64, 1, 16) for _ in range(3)]
     noise = [torch.randn(64, 1, 32) for _ in range(4)]
-    # pkd-skip 6 -> 2 pairs student layers 1, 2 with teacher layers 3, 6: those are linear maps of them
+    # skip 6 -> 2 pairs student layers 1, 2 with teacher layers 3, 6: those are linear maps of them
     teacher = [student[0] @ mixing, noise[0], noise[1], student[1] @ mixing, noise[2], noise[3], student[2] @ mixing]
-    projection = LayerProjection(2, 6, 16, 32, variant="pkd-skip")
+    projection = LayerProjection(2, 6, 16, 32, variant="skip")
     optimiser = torch.optim.Adam(projection.parameters(), lr=1e-2)
     start = projection(student, teacher).loss.item()
     for _ in range(200):

@@ -21,12 +21,14 @@ def test_adkd_presets_carry_the_released_hyperparameters():
 
 def test_methods_switch_their_terms():
     assert preset("ft/rte")["w_kd"] == preset("ft/rte")["beta"] == preset("ft/rte")["lam"] == 0
-    assert preset("pkd/rte")["alp_variant"] == "pkd-skip" and preset("pkd/rte")["beta"] == 0
+    assert preset("pkd/rte")["w_pkd"] == 100 and preset("pkd/rte")["lam"] == 0 and preset("pkd/rte")["beta"] == 0
+    assert preset("ckd/rte")["w_ckd"] == 1.0 and preset("ckd/rte")["w_pkd"] == 0
+    assert preset("skip-mse/rte")["alp_variant"] == "skip" and preset("skip-mse/rte")["lam"] == 1.0
     assert preset("alp-no/rte")["alp_variant"] == "alp-no" and preset("alp-no/rte")["lam"] == 1.0
     both = preset("adkd+alp/rte")
     assert both["beta"] == 10 and both["lam"] == 1.0 and both["alp_variant"] == "alp"
-    assert METHODS == ("ft", "kd", "pkd", "alp", "alp-no", "adkd", "adkd+alp")
-    assert len(preset_names()) == 7 * 8 and preset("kd") == preset("kd/sst2")
+    assert METHODS == ("ft", "kd", "pkd", "ckd", "skip-mse", "alp", "alp-no", "adkd", "adkd+alp")
+    assert len(preset_names()) == 9 * 8 + 8 + 5 and preset("kd") == preset("kd/sst2")
 
 
 def test_unknown_preset():

@@ -1,0 +1,77 @@
+"""``kdviz reproduce``: the papers' setups end to end with local stand-ins for the hub, and the comparison."""
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertModel
+
+from helpers import tiny_bert, tiny_bert_config
+from kdviz.cli import main
+from kdviz.recipes import ALP_MU, PAPER_TASKS
+from kdviz.reproduce import compare, paper_preset, plan_for, reproduce_paper
+from kdviz.study import StudyRun, read_rows
+
+
+@pytest.fixture
+def stand_ins(tmp_path, offline_teacher_dir):
+    """A "released teacher" for RTE (a tiny classifier) and a "pre-trained small student" (a narrower encoder)."""
+    tokenizer = AutoTokenizer.from_pretrained(offline_teacher_dir)
+    teacher, student = tmp_path / "released_rte_teacher", tmp_path / "pretrained_student"
+    tiny_bert(num_labels=2, layers=4, hidden=32).save_pretrained(teacher)
+    torch.manual_seed(1)
+    BertModel(tiny_bert_config(layers=2, hidden=16)).save_pretrained(student)
+    for folder in (teacher, student):
+        tokenizer.save_pretrained(folder)
+    return teacher, student
+
+
+def test_reproduce_adkd_runs_end_to_end_and_prints_the_comparison(stand_ins, tmp_path, glue_dir, capsys):
+    teacher, student = stand_ins
+    command = ["reproduce", "--paper", "adkd", "--tasks", "rte", "--teacher", f"rte={teacher}", "--student-init",
+               str(student), "--data-dir", str(glue_dir), "--train-subset", "32", "--eval-subset", "16",
+               "--epochs", "1", "--runs", str(tmp_path / "repro")]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "| rte (accuracy) |" in printed and "| 70.90 | 1 |" in printed  # the paper's RTE score, one run
+    assert "Pass: our mean >= the paper's number - 1 points." in printed
+    rows = read_rows(tmp_path / "repro" / "results.csv")
+    assert [(r["task"], r["method"], r["student_layers"], r["metric"]) for r in rows] == \
+        [("rte", "adkd", "6", "accuracy")]
+    assert (tmp_path / "repro" / "comparison.md").read_text() in printed
+    assert main(command) == 0  # resumes: nothing left to run, the same single row
+    assert len(read_rows(tmp_path / "repro" / "results.csv")) == 1
+
+
+def test_bad_reproduction_requests_stop_before_anything_runs(tmp_path, capsys):
+    assert main(["reproduce", "--paper", "alp", "--tasks", "stsb", "--runs", str(tmp_path / "r")]) == 2
+    assert "does not report ['stsb']; its tasks are ['sst2', 'mrpc', 'cola', 'qnli', 'rte']" in capsys.readouterr().err
+    assert main(["reproduce", "--paper", "adkd", "--teacher", "rte", "--runs", str(tmp_path / "r")]) == 2
+    assert "expected TASK=TEACHER, got 'rte'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="Unknown paper 'tinybert'"):
+        reproduce_paper("tinybert")
+    assert not (tmp_path / "r").exists()
+
+
+def test_alp_reproduction_plans_the_paper_and_its_baselines():
+    plan = plan_for("alp", ["rte"], [42])
+    assert {(r.method, r.student_layers) for r in plan} == {(m, d) for m in ("alp", "kd", "pkd", "ckd") for d in (6, 4, 2)}
+    alp = paper_preset("alp", StudyRun("rte", "alp", 2, 42))
+    assert alp["lam"] == ALP_MU / 2 and alp["alp_score"] == "unscaled" and alp["epochs"] == 5
+    pkd = paper_preset("alp", StudyRun("rte", "pkd", 4, 42))
+    assert pkd["w_pkd"] > 0 and pkd["lam"] == 0 and (pkd["epochs"], pkd["batch_size"], pkd["teacher"]) == \
+        (5, 32, "bert-base-uncased")
+
+
+def _rows(method, depth, scores):
+    return [{"task": task, "method": method, "student_layers": str(depth), "seed": "42", "score": str(score)}
+            for task, score in scores.items()]
+
+
+def test_alp_comparison_needs_every_paper_task_and_applies_the_tolerance():
+    tasks = PAPER_TASKS["paper-alp"]
+    partial = compare("alp", _rows("alp", 4, {"rte": 70.0}), ["rte"], tolerance=1.0)
+    four = next(line for line in partial if line.what == "4-layer GLUE average (alp)")
+    assert four.ours is None and four.verdict.startswith("n/a: the paper averages sst2, mrpc, cola, qnli, rte")
+    just_within = compare("alp", _rows("alp", 4, dict.fromkeys(tasks, 76.01)), list(tasks), tolerance=1.0)
+    assert next(line for line in just_within if line.what == "4-layer GLUE average (alp)").verdict == "pass"
+    below = compare("alp", _rows("alp", 4, dict.fromkeys(tasks, 75.99)), list(tasks), tolerance=1.0)
+    assert next(line for line in below if line.what == "4-layer GLUE average (alp)").verdict == "fail"

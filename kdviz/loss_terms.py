@@ -167,7 +167,7 @@ class AttributionTerm(LossTerm):
 
 @register_term
 class LayerProjectionTerm(LossTerm):
-    """ALP-KD's layer projection (and its bucket and hard-mapped variants): see :class:`kdviz.projection.LayerProjection`.
+    """ALP-KD's layer projection and its bucket and hard-mapped variants (:class:`kdviz.projection.LayerProjection`).
 
     Its width projection (when student and teacher widths differ) is trained with the student. It
     records the batch's mean attention over teacher layers as ``alpha`` (student x teacher layers),

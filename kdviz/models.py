@@ -256,3 +256,36 @@ def model_depth(reference: str | os.PathLike) -> int:
 def is_eager(model: torch.nn.Module) -> bool:
     """Whether a Hugging Face model runs eager attention (needed for double backward)."""
     return getattr(getattr(model, "config", None), "_attn_implementation", EAGER) == EAGER
+
+
+def reorder_labels(model: PreTrainedModel, model_order: Sequence[str], task: str | GlueTask) -> PreTrainedModel:
+    """Permute a classifier's output rows from the label order it was trained with to the task's.
+
+    Teachers fine-tuned with the old ``transformers`` GLUE processors (the AD-KD release's) order
+    MNLI's labels ``contradiction, entailment, neutral``; kdviz, like the hub's data set, orders them
+    ``entailment, neutral, contradiction``. Permuting the last layer's rows makes the model's
+    output ``c`` mean the task's label ``c``, exactly (the logits are the same numbers, reordered).
+
+    Args:
+        model: a BERT-family ``...ForSequenceClassification`` (its head's last layer is ``classifier``).
+        model_order: the label names of the model's outputs 0..C-1 as trained.
+        task: the task whose label order the outputs should follow.
+
+    Returns:
+        ``model``, changed in place, with ``id2label``/``label2id`` set to the task's names.
+
+    Raises:
+        ValueError: ``model_order`` is not a permutation of the task's label names.
+    """
+    task = get_task(task)
+    if sorted(model_order) != sorted(task.label_names):
+        raise ValueError(f"Label order {list(model_order)} is not a permutation of {task.name}'s labels "
+                         f"{list(task.label_names)}.")
+    rows = torch.tensor([list(model_order).index(name) for name in task.label_names])
+    classifier = model.classifier
+    with torch.no_grad():
+        classifier.weight.copy_(classifier.weight[rows])
+        classifier.bias.copy_(classifier.bias[rows])
+    model.config.id2label = dict(enumerate(task.label_names))
+    model.config.label2id = {name: i for i, name in enumerate(task.label_names)}
+    return model

@@ -33,7 +33,7 @@ def distill_run(method: str, task: str, teacher: str, output_dir: str | Path, *,
     """Distil with the preset ``METHOD/TASK`` at the notebook's scale (replacing ``output_dir``) and read it back.
 
     Args:
-        method: ``ft``, ``kd``, ``pkd``, ``alp``, ``alp-no``, ``adkd`` or ``adkd+alp``.
+        method: a method preset (``kdviz.recipes.METHODS``): ``ft``, ``kd``, ``pkd``, ``ckd``, ``alp``, ``adkd``...
         task: GLUE task name.
         teacher: a fine-tuned teacher folder (see :func:`kdviz.finetune.teacher_for`).
         output_dir: the run folder.

@@ -147,6 +147,10 @@ ADKD_RELEASED_TEACHER = "Brucewsy/AD-KD_bert_base_uncased_{task}"
 ADKD_TASK_NAMES = {"sst2": "sst-2", "stsb": "sts-b"}
 """The release's names of the tasks whose names differ from kdviz's (``sst-2``, ``sts-b``)."""
 
+ADKD_TEACHER_LABEL_ORDER = {"mnli": ("contradiction", "entailment", "neutral")}
+"""The released teachers' output order where it differs from kdviz's (the old ``transformers`` GLUE
+processors' MNLI order); :func:`kdviz.models.reorder_labels` puts them in the task's order."""
+
 ADKD_BEST_METRICS = {"qqp": "accuracy", "stsb": "spearman"}
 """Where the release picks the best epoch by another metric than kdviz's main one (CoLA MCC, MRPC F1
 and MNLI matched + mismatched accuracy are the main ones already)."""

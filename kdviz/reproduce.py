@@ -13,14 +13,16 @@ the released teacher and the pre-trained student (``teachers=``, ``student_init=
 
 from __future__ import annotations
 
+import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from kdviz.config import DistillConfig
 from kdviz.finetune import teacher_for
-from kdviz.recipes import (ALP_KD_GLUE_AVERAGE, ALP_MU, ALP_STUDENT_DEPTHS, PAPER_TASKS, SIX_LAYER_REFERENCE,
-                           preset)
+from kdviz.models import load_classifier, reorder_labels
+from kdviz.recipes import (ADKD_TEACHER_LABEL_ORDER, ALP_KD_GLUE_AVERAGE, ALP_MU, ALP_STUDENT_DEPTHS, PAPER_TASKS,
+                           SIX_LAYER_REFERENCE, preset, released_teacher)
 from kdviz.study import StudyRun, grid, run_study
 from kdviz.tasks import get_task
 
@@ -67,6 +69,31 @@ def plan_for(paper: str, tasks: list[str], seeds: list[int]) -> list[StudyRun]:
     if paper == "adkd":
         return grid(tasks, ["adkd"], [6], seeds)
     return grid(tasks, ["alp", *ALP_BASELINES], ALP_STUDENT_DEPTHS, seeds)
+
+
+def released_teacher_in_task_order(task: str, teacher: str, runs_dir: Path) -> str:
+    """The AD-KD release's teacher with its outputs in the task's label order (a local copy where they differ).
+
+    Args:
+        task: GLUE task name.
+        teacher: the released teacher (hub id or folder).
+        runs_dir: the reproduction's folder; the reordered copy goes to ``teachers/<task>-released``.
+
+    Returns:
+        ``teacher`` itself when its order is the task's, else the copy's folder (made once).
+    """
+    order = ADKD_TEACHER_LABEL_ORDER.get(task)
+    if order is None:
+        return teacher
+    folder = runs_dir / "teachers" / f"{task}-released"
+    if not folder.is_dir():
+        model, tokenizer = load_classifier(teacher, task, require_classifier=True)
+        partial = folder.with_name(folder.name + ".partial")  # renamed when complete: a cut-off copy is redone
+        shutil.rmtree(partial, ignore_errors=True)
+        reorder_labels(model, order, task).save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        partial.rename(folder)
+    return str(folder)
 
 
 def reported_metric(config: DistillConfig) -> str:
@@ -177,6 +204,9 @@ def reproduce_paper(paper: str, tasks: list[str] | None = None, *, runs_dir: str
                                   student_layers=run.student_layers, **overrides)
     chosen = {task: (teachers or {}).get(task) or preset_for(StudyRun(task, plan[0].method, 6, 0))["teacher"]
               for task in tasks}
+    if paper == "adkd":
+        chosen = {task: released_teacher_in_task_order(task, model, runs_dir) if model == released_teacher(task)
+                  else model for task, model in chosen.items()}
     fine_tuned = {task: teacher_for(task, model, runs_dir=runs_dir, quick=False, data_dir=data_dir)
                   for task, model in chosen.items()}
     rows = run_study(plan, fine_tuned, runs_dir / "results.csv", runs_dir, quick=False, data_dir=data_dir,

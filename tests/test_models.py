@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from helpers import tiny_bert
+from helpers import make_batch, tiny_bert
 from kdviz.models import (ModelLoadError, build_student, is_eager, is_finetuned, load_classifier, load_model_config,
                           load_teacher, model_depth, select_layers)
 
@@ -94,3 +94,19 @@ def test_teacher_is_frozen_eval_and_eager(tmp_path, offline_teacher_dir):
 def test_fine_tuned_or_base_and_depth(tiny_teacher, offline_teacher_dir):
     assert is_finetuned(tiny_teacher, "sst2") and not is_finetuned(offline_teacher_dir, "sst2")
     assert model_depth(tiny_teacher) == 4 and model_depth("offline-minilm") == 6
+
+
+def test_reorder_labels_makes_output_c_mean_the_tasks_label_c():
+    from kdviz.models import reorder_labels
+
+    model = tiny_bert(num_labels=3, layers=1)
+    batch = make_batch(pairs=True)
+    with torch.no_grad():
+        before = model(**batch).logits
+        reorder_labels(model, ("contradiction", "entailment", "neutral"), "mnli")  # the old GLUE processors' order
+        after = model(**batch).logits
+    # the task's order is entailment, neutral, contradiction: trained outputs 1, 2, 0
+    torch.testing.assert_close(after, before[:, [1, 2, 0]], rtol=0, atol=0)
+    assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
+    with pytest.raises(ValueError, match=r"is not a permutation of mnli's labels"):
+        reorder_labels(model, ("entailment", "neutral"), "mnli")

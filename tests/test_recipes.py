@@ -2,6 +2,7 @@
 
 import pytest
 
+from kdviz.config import DistillConfig
 from kdviz.recipes import (METHODS, QUICK, STUDENT_RECIPES, TEACHER_RECIPES, preset, preset_names, quick_mode,
                            scale)
 
@@ -51,3 +52,32 @@ def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
     assert quick_mode() is expected
     assert (scale() is QUICK) is expected
     assert scale(quick=True).is_quick and not scale(quick=False).is_quick
+
+
+def test_every_listed_preset_loads_and_validates_offline(capsys):
+    from kdviz.cli import main
+
+    assert main(["distill", "--list-presets"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed == preset_names()
+    assert {"pkd/sst2", "ckd/rte", "paper-adkd/stsb", "paper-alp/cola"} <= set(listed)
+    for name in listed:
+        teacher = {} if name.startswith("paper-") else {"teacher": "teachers/t"}
+        config = DistillConfig.from_preset(name, quick=False, **teacher)  # validate() runs; no model is loaded
+        assert config.task == name.split("/")[1]
+
+
+def test_paper_presets_follow_the_papers():
+    adkd = preset("paper-adkd/sst2")
+    assert adkd["teacher"] == "Brucewsy/AD-KD_bert_base_uncased_sst-2"
+    assert adkd["student_init"] == "google/bert_uncased_L-6_H-768_A-12" and adkd["ig_steps"] == 1
+    assert (adkd["batch_size"], adkd["epochs"], adkd["learning_rate"], adkd["w_kd"], adkd["temperature"],
+            adkd["beta"]) == (32, 6, 5e-5, 0.8, 2, 1)
+    assert preset("paper-adkd/stsb")["best_metric"] == "spearman" and preset("paper-adkd/mrpc")["best_metric"] is None
+    alp = preset("paper-alp/sst2")
+    assert (alp["teacher"], alp["student_layers"], alp["epochs"], alp["batch_size"], alp["alp_score"]) == \
+        ("bert-base-uncased", 4, 20, 32, "unscaled")
+    assert alp["lam"] == 1000 / 4 and alp["alp_variant"] == "alp"
+    with pytest.raises(ValueError, match=r"paper-alp covers the paper's tasks \['sst2', 'mrpc', 'cola', 'qnli', "
+                                         r"'rte'\], not 'stsb'"):
+        preset("paper-alp/stsb")

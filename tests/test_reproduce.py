@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertModel
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertModel
 
 from helpers import tiny_bert, tiny_bert_config
 from kdviz.cli import main
@@ -53,7 +53,8 @@ def test_bad_reproduction_requests_stop_before_anything_runs(tmp_path, capsys):
 
 def test_alp_reproduction_plans_the_paper_and_its_baselines():
     plan = plan_for("alp", ["rte"], [42])
-    assert {(r.method, r.student_layers) for r in plan} == {(m, d) for m in ("alp", "kd", "pkd", "ckd") for d in (6, 4, 2)}
+    methods_and_depths = {(m, d) for m in ("alp", "kd", "pkd", "ckd") for d in (6, 4, 2)}
+    assert {(r.method, r.student_layers) for r in plan} == methods_and_depths
     alp = paper_preset("alp", StudyRun("rte", "alp", 2, 42))
     assert alp["lam"] == ALP_MU / 2 and alp["alp_score"] == "unscaled" and alp["epochs"] == 5
     pkd = paper_preset("alp", StudyRun("rte", "pkd", 4, 42))
@@ -75,3 +76,18 @@ def test_alp_comparison_needs_every_paper_task_and_applies_the_tolerance():
     assert next(line for line in just_within if line.what == "4-layer GLUE average (alp)").verdict == "pass"
     below = compare("alp", _rows("alp", 4, dict.fromkeys(tasks, 75.99)), list(tasks), tolerance=1.0)
     assert next(line for line in below if line.what == "4-layer GLUE average (alp)").verdict == "fail"
+
+
+def test_the_released_mnli_teacher_is_copied_once_in_the_tasks_label_order(tmp_path, offline_teacher_dir):
+    from kdviz.reproduce import released_teacher_in_task_order
+
+    released = tmp_path / "released_mnli"
+    tiny_bert(num_labels=3, layers=1).save_pretrained(released)
+    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(released)
+    assert released_teacher_in_task_order("rte", str(released), tmp_path) == str(released)  # same order: as it is
+    copy = released_teacher_in_task_order("mnli", str(released), tmp_path)
+    assert copy == str(tmp_path / "teachers" / "mnli-released")
+    original = tiny_bert(num_labels=3, layers=1)
+    reordered = AutoModelForSequenceClassification.from_pretrained(copy)
+    torch.testing.assert_close(reordered.classifier.bias, original.classifier.bias[[1, 2, 0]])
+    assert released_teacher_in_task_order("mnli", str(released), tmp_path) == copy  # made once, then reused

@@ -34,8 +34,8 @@ def main() -> None:
 
     teacher, tokenizer = load_teacher(args.teacher, "sst2")
     student = build_student(teacher, args.student_layers).eval()
-    sentences = load_glue("sst2", args.data_dir, splits=("validation",), eval_subset=args.examples,
-                          seed=42)["validation"]["sentence"]
+    sentences = list(load_glue("sst2", args.data_dir, splits=("validation",), eval_subset=args.examples,
+                               seed=42)["validation"]["sentence"])
     batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")
     with torch.no_grad():
         teacher_states = teacher(**batch, output_hidden_states=True).hidden_states

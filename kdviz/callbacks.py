@@ -9,8 +9,9 @@ from kdviz.runs import LayerWeights, RunFolder
 
 
 class RunHistoryCallback(TrainerCallback):
-    """At each logged step: the loss terms (and the ALP weights' entropy and top-2 gap), the ALP weights
-    of the window, the probe's student scores.
+    """At each logged step: the total loss, learning rate and what the terms logged (each term, the KD
+    temperature, the ALP weights' entropy and top-2 gap), the ALP weights of the window, the probe's
+    student scores.
 
     Only process 0 writes or deletes anything; on resume it first drops what was written after the
     checkpoint.
@@ -31,8 +32,9 @@ class RunHistoryCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, model=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
-        self.run.append_loss_terms({"step": state.global_step, "epoch": state.epoch, **{
-            k: v for k, v in logs.items() if k.startswith(("loss", "alp_")) or k in ("learning_rate", "temperature")}})
+        self.run.append_loss_terms({"step": state.global_step, "epoch": state.epoch,
+                                    **{k: logs[k] for k in ("loss", "learning_rate") if k in logs},
+                                    **self.trainer.window_scalars})
         alpha = self.trainer.window_records.get("alpha")
         if alpha is not None:
             self.run.append_layer_weights(LayerWeights(state.global_step, alpha.tolist()))

@@ -19,6 +19,7 @@ import yaml
 
 from kdviz.attribution import RULES, AttributionSettings, default_views
 from kdviz.layer_baselines import PKD_MAPPINGS
+from kdviz.loss_terms import TERMS, active_term_names
 from kdviz.losses import ATTRIBUTION_DISTANCES
 from kdviz.models import STRATEGIES
 from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS
@@ -121,8 +122,6 @@ class DistillConfig:
     @property
     def method_terms(self) -> list[str]:
         """The names of the loss terms that are on (a weight above zero), in the objective's order."""
-        from kdviz.loss_terms import active_term_names
-
         return active_term_names(self)
 
     def attribution_settings(self, num_labels: int) -> AttributionSettings:
@@ -141,8 +140,6 @@ class DistillConfig:
         Raises:
             ValueError: naming the field and the fix.
         """
-        from kdviz.loss_terms import TERMS
-
         if not self.teacher and set(self.method_terms) - {"ce"}:
             raise ValueError("A distillation run needs a teacher: --teacher DIR (a fine-tuned classifier folder).")
         if not self.method_terms:

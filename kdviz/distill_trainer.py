@@ -29,9 +29,10 @@ class DistillationTrainer(GlueTrainer):
         *args, **kwargs: as :class:`~kdviz.glue_trainer.GlueTrainer`.
 
     Attributes:
-        window_records: what the terms recorded, averaged over the last logging window (for
-            example ``alpha``, the mean ALP weights); non-scalar records only, the scalar ones are
-            logged.
+        window_scalars: each term's value (``loss_<term>``) and scalar record (``temperature``,
+            ``alp_entropy``...), averaged over the last logging window; they are also logged.
+        window_records: the non-scalar records averaged over the last logging window (for example
+            ``alpha``, the mean ALP weights).
     """
 
     def __init__(self, *args, teacher_outputs: TeacherOutputSource, **kwargs):
@@ -40,6 +41,7 @@ class DistillationTrainer(GlueTrainer):
         teacher_outputs.teacher.to(self.args.device)
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
+        self.window_scalars: dict[str, float] = {}
         self.window_records: dict[str, torch.Tensor] = {}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -76,7 +78,8 @@ class DistillationTrainer(GlueTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._count:
             means = {name: total / self._count for name, total in self._sums.items()}
-            logs.update({name: mean.item() for name, mean in means.items() if mean.dim() == 0})
+            self.window_scalars = {name: mean.item() for name, mean in means.items() if mean.dim() == 0}
+            logs.update(self.window_scalars)
             self.window_records = {name: mean.cpu() for name, mean in means.items() if mean.dim() > 0}
             self._sums, self._count = {}, 0
         super().log(logs, start_time)

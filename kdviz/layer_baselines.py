@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdviz.projection import stack_layers, teacher_buckets
+from kdviz.projection import check_depths, stack_layers, teacher_buckets, width_projection
 
 PKD_MAPPINGS = ("skip", "last")
 
@@ -44,8 +44,7 @@ def pkd_layer_pairs(num_student: int, num_teacher: int, mapping: str = "skip") -
     """
     if mapping not in PKD_MAPPINGS:
         raise ValueError(f"Unknown PKD mapping {mapping!r}; choose from {PKD_MAPPINGS}.")
-    if not 1 <= num_student <= num_teacher:
-        raise ValueError(f"Need 1 <= student layers <= teacher layers, got {num_student} and {num_teacher}.")
+    check_depths(num_student, num_teacher)
     if mapping == "skip":
         return [(i, i * num_teacher // num_student) for i in range(1, num_student)]
     return [(i, num_teacher - num_student + i) for i in range(1, num_student)]
@@ -66,9 +65,7 @@ class PatientDistillation(nn.Module):
                  mapping: str = "skip"):
         super().__init__()
         self.pairs = pkd_layer_pairs(num_student_layers, num_teacher_layers, mapping)
-        self.width_projection = (
-            nn.Linear(student_hidden, teacher_hidden) if student_hidden != teacher_hidden else None
-        )
+        self.width_projection = width_projection(student_hidden, teacher_hidden)
 
     def forward(self, student_hidden_states: Sequence[torch.Tensor],
                 teacher_hidden_states: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -104,9 +101,6 @@ class CombinatorialDistillation(nn.Module):
 
     def __init__(self, num_student_layers: int, num_teacher_layers: int, student_hidden: int, teacher_hidden: int):
         super().__init__()
-        if not 1 <= num_student_layers <= num_teacher_layers:
-            raise ValueError(f"Need 1 <= student layers <= teacher layers, got {num_student_layers} and "
-                             f"{num_teacher_layers}.")
         self.buckets = [list(bucket) for bucket in teacher_buckets(num_student_layers, num_teacher_layers)]
         self.bucket_maps = nn.ModuleList(
             nn.Linear(len(bucket) * teacher_hidden, student_hidden) for bucket in self.buckets)

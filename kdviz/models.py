@@ -7,7 +7,9 @@ attention weights when asked.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import os
 import re
 from pathlib import Path
@@ -144,9 +146,38 @@ def load_classifier(
         ``(model, tokenizer)``; the model is an ``AutoModelForSequenceClassification`` in eval mode.
     """
     source, config = load_model_config(reference, task, require_classifier)
-    model = AutoModelForSequenceClassification.from_pretrained(source, config=config, attn_implementation=EAGER)
+    # transformers reports a new head's weights as missing (naming the model's path); expected here
+    with _without_new_head_report() if not is_sequence_classifier(config) else contextlib.nullcontext():
+        model = AutoModelForSequenceClassification.from_pretrained(source, config=config, attn_implementation=EAGER)
     tokenizer = AutoTokenizer.from_pretrained(source)
     return model.eval(), tokenizer
+
+
+class _NewHeadReportFilter(logging.Filter):
+    """Drops transformers' weight-loading report when all it lists is a new classification head's
+    weights (``classifier.*``, missing) and pre-training heads left out (``cls.*``, unexpected). Any
+    other row keeps the report, as does a report whose format this does not recognise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "LOAD REPORT" not in message:
+            return True
+        rows = [[cell.strip() for cell in line.split("|")] for line in message.splitlines() if line.count("|") >= 2]
+        rows = [(key, status) for key, status, *_ in rows if key and key != "Key" and set(key) - set("-+")]
+        expected = all((status == "MISSING" and key.startswith("classifier."))
+                       or (status == "UNEXPECTED" and key.startswith("cls.")) for key, status in rows)
+        return not (rows and expected)
+
+
+@contextlib.contextmanager
+def _without_new_head_report():
+    """While a block runs, hide transformers' loading report when it only lists a new head."""
+    report, only_new_head = logging.getLogger("transformers.modeling_utils"), _NewHeadReportFilter()
+    report.addFilter(only_new_head)
+    try:
+        yield
+    finally:
+        report.removeFilter(only_new_head)
 
 
 def load_teacher(reference: str | os.PathLike, task: str | GlueTask) -> tuple[PreTrainedModel, object]:

@@ -10,7 +10,8 @@ transformer layers. A student layer ``i`` (1..M) attends over the teacher layers
 where ``P`` is a learned linear map when the widths differ (identity otherwise) and ``tau`` is
 the score scale (:data:`SCORES`): ``sqrt_h`` divides by sqrt(teacher hidden size), as the public
 re-implementation does; ``unscaled`` (tau = 1) is the paper's formula as we read it. On real states
-the first gives near-uniform weights, the second near one-hot weights on the largest-norm layer.
+the first gives near-uniform weights, the second near one-hot weights on the layer with the largest
+dot products (``benchmarks/alp_score.py``).
 Every variant is the same computation with another mask:
 
 - ``alp``: all teacher layers;
@@ -38,8 +39,20 @@ REPRESENTATIONS = ("cls", "tokens")
 SCORES = ("sqrt_h", "unscaled")
 
 
+def check_depths(num_student: int, num_teacher: int) -> None:
+    """Refuse a student deeper than its teacher (or without layers), naming both depths."""
+    if not 1 <= num_student <= num_teacher:
+        raise ValueError(f"Need 1 <= student layers <= teacher layers, got {num_student} and {num_teacher}.")
+
+
+def width_projection(student_hidden: int, teacher_hidden: int) -> nn.Linear | None:
+    """The learned map of student vectors to the teacher's width, or None when the widths agree."""
+    return nn.Linear(student_hidden, teacher_hidden) if student_hidden != teacher_hidden else None
+
+
 def teacher_buckets(num_student: int, num_teacher: int) -> list[range]:
     """Contiguous, non-overlapping 1-based teacher-layer buckets, as even as possible, bigger ones first."""
+    check_depths(num_student, num_teacher)
     size, extra = divmod(num_teacher, num_student)
     buckets, start = [], 1
     for i in range(num_student):
@@ -68,8 +81,7 @@ def layer_mask(
     """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown layer-projection variant {variant!r}; choose from {VARIANTS}.")
-    if not 1 <= num_student <= num_teacher:
-        raise ValueError(f"Need 1 <= student layers <= teacher layers, got {num_student} and {num_teacher}.")
+    check_depths(num_student, num_teacher)
     mask = torch.zeros(num_student + 1, num_teacher + 1, dtype=torch.bool)  # index 0 = embeddings
     if variant == "alp":
         mask[1:, 1:] = True
@@ -181,9 +193,7 @@ class LayerProjection(nn.Module):
         )
         self.student_layers = layer_indices(num_student_layers, include_embeddings)
         self.teacher_layers = layer_indices(num_teacher_layers, include_embeddings)
-        self.width_projection = (
-            nn.Linear(student_hidden, teacher_hidden) if student_hidden != teacher_hidden else None
-        )
+        self.width_projection = width_projection(student_hidden, teacher_hidden)
 
     def forward(
         self,

@@ -179,15 +179,22 @@ def _paper_adkd(task: str) -> dict:
             "student_layers": 6, "ig_steps": 1, "max_length": 128, "best_metric": ADKD_BEST_METRICS.get(task)}
 
 
-def _paper_alp(task: str, student_layers: int = 4) -> dict:
-    values = _method_values("alp", task)
+def paper_alp(task: str, student_layers: int = 4, method: str = "alp") -> dict:
+    """ALP-KD's setup for a task and student depth: ``alp`` itself, or a baseline (``kd``, ``pkd``,
+    ``ckd``) with the same teacher, student, batch, epochs and learning rate.
+
+    Returns:
+        A dict of :class:`kdviz.config.DistillConfig` fields.
+    """
+    values = _method_values(method, task)
     values.update(teacher=ALP_TEACHER, student_init="teacher", layer_strategy="skip", student_layers=student_layers,
-                  batch_size=32, epochs=ALP_EPOCHS[task], learning_rate=ALP_LEARNING_RATE, max_length=128,
-                  lam=ALP_MU / student_layers, alp_score="unscaled")
+                  batch_size=32, epochs=ALP_EPOCHS[task], learning_rate=ALP_LEARNING_RATE, max_length=128)
+    if method == "alp":
+        values.update(lam=ALP_MU / student_layers, alp_score="unscaled")
     return values
 
 
-PAPER_PRESETS = {"paper-adkd": _paper_adkd, "paper-alp": _paper_alp}
+PAPER_PRESETS = {"paper-adkd": _paper_adkd, "paper-alp": paper_alp}
 """Each paper's full setup for a task (GPU kernels with the hub). ``paper-adkd``: the released teacher,
 the pre-trained 6-layer student, the released hyperparameters and best-epoch metrics. ``paper-alp``: a
 bert-base teacher (fine-tuned first when it is not one: ``kdviz reproduce``), a 4-layer student
@@ -274,11 +281,20 @@ SIX_LAYER_REFERENCE: dict[str, dict[str, float]] = {
     "AD-KD, 6 layers (as reported)": {
         "cola": 58.3, "mnli": 83.4, "sst2": 91.9, "qnli": 91.2, "mrpc": 91.2, "qqp": 91.4, "rte": 70.9, "stsb": 89.2},
 }
-"""6-layer students of a BERT-base teacher: MRPC is F1, QQP accuracy, STS-B Pearson, CoLA Matthews
-correlation. Offline runs with a 6-layer MiniLM teacher are not expected to reach them."""
+"""6-layer students of a BERT-base teacher: the metrics of :func:`reference_metric` (MRPC F1, QQP
+accuracy, MNLI-m accuracy, STS-B Pearson, CoLA Matthews correlation). Offline runs with a 6-layer
+MiniLM teacher are not expected to reach them."""
 
-ALP_KD_GLUE_AVERAGE: dict[str, dict[str, float]] = {
-    "4-layer students": {"alp": 77.01, "best baseline": 76.44},
-    "2-layer students": {"alp": 67.08, "best baseline": 66.1},
+_REFERENCE_METRICS = {"qqp": "accuracy", "mnli": "validation_matched_accuracy"}
+
+
+def reference_metric(task: str) -> str:
+    """The metric :data:`SIX_LAYER_REFERENCE` reports for ``task`` (a key of kdviz's dev metrics)."""
+    return _REFERENCE_METRICS.get(task, get_task(task).main_metric)
+
+
+ALP_KD_GLUE_AVERAGE: dict[int, dict[str, float]] = {
+    4: {"alp": 77.01, "best baseline": 76.44},
+    2: {"alp": 67.08, "best baseline": 66.1},
 }
-"""ALP-KD's GLUE averages against its best baseline."""
+"""ALP-KD's GLUE averages against its best baseline, by student depth."""

@@ -129,5 +129,5 @@ def reference_table(tasks: list[str]) -> str:
     lines.append("| ALP-KD, GLUE average | ALP | best baseline |")
     lines.append("|---|---|---|")
     for depth, scores in ALP_KD_GLUE_AVERAGE.items():
-        lines.append(f"| {depth} | {scores['alp']:.2f} | {scores['best baseline']:.2f} |")
+        lines.append(f"| {depth}-layer students | {scores['alp']:.2f} | {scores['best baseline']:.2f} |")
     return "\n".join(lines) + "\n"

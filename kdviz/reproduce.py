@@ -16,20 +16,19 @@ from __future__ import annotations
 import shutil
 import statistics
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from kdviz.config import DistillConfig
 from kdviz.finetune import teacher_for
 from kdviz.models import load_classifier, reorder_labels
-from kdviz.recipes import (ADKD_TEACHER_LABEL_ORDER, ALP_KD_GLUE_AVERAGE, ALP_MU, ALP_STUDENT_DEPTHS, PAPER_TASKS,
-                           SIX_LAYER_REFERENCE, preset, released_teacher)
+from kdviz.recipes import (ADKD_TEACHER_LABEL_ORDER, ALP_KD_GLUE_AVERAGE, ALP_STUDENT_DEPTHS, PAPER_TASKS,
+                           SIX_LAYER_REFERENCE, paper_alp, preset, reference_metric, released_teacher)
 from kdviz.study import StudyRun, grid, run_study
 from kdviz.tasks import get_task
 
 PAPERS = ("adkd", "alp")
 ADKD_REFERENCE_ROW = "AD-KD, 6 layers (as reported)"
-ADKD_REPORTED_METRICS = {"qqp": "accuracy", "mnli": "validation_matched_accuracy"}
-"""The metric the AD-KD paper's table reports where it is not kdviz's main metric (QQP accuracy, MNLI-m)."""
 ALP_BASELINES = ("kd", "pkd", "ckd")
 
 
@@ -56,12 +55,7 @@ def paper_preset(paper: str, run: StudyRun) -> dict:
     """The config values of one run of a paper's reproduction (its setup for the run's method and depth)."""
     if paper == "adkd":
         return preset(f"paper-adkd/{run.task}")
-    setup = preset(f"paper-alp/{run.task}")
-    shared = {k: setup[k] for k in ("teacher", "student_init", "layer_strategy", "batch_size", "epochs",
-                                    "learning_rate", "max_length")}
-    if run.method == "alp":
-        return {**setup, "lam": ALP_MU / run.student_layers}
-    return {**preset(f"{run.method}/{run.task}"), **shared}
+    return paper_alp(run.task, run.student_layers, run.method)
 
 
 def plan_for(paper: str, tasks: list[str], seeds: list[int]) -> list[StudyRun]:
@@ -97,8 +91,8 @@ def released_teacher_in_task_order(task: str, teacher: str, runs_dir: Path) -> s
 
 
 def reported_metric(config: DistillConfig) -> str:
-    """The metric a reproduction row records: the one the AD-KD paper's table reports for the task."""
-    return ADKD_REPORTED_METRICS.get(config.task, get_task(config.task).main_metric)
+    """The metric a reproduction row records: the one the papers' table reports for the task."""
+    return reference_metric(config.task)
 
 
 def compare(paper: str, rows: list[dict], tasks: list[str], tolerance: float) -> list[Comparison]:
@@ -128,12 +122,10 @@ def compare(paper: str, rows: list[dict], tasks: list[str], tolerance: float) ->
         for task in tasks:
             ours, n = mean_of("adkd", task, 6)
             reference = SIX_LAYER_REFERENCE[ADKD_REFERENCE_ROW][task]
-            metric = ADKD_REPORTED_METRICS.get(task, get_task(task).main_metric)
-            lines.append(Comparison(f"{task} ({metric})", ours, reference, n, verdict(ours, reference)))
+            lines.append(Comparison(f"{task} ({reference_metric(task)})", ours, reference, n, verdict(ours, reference)))
         return lines
     paper_tasks = PAPER_TASKS["paper-alp"]
-    for label, reference in ALP_KD_GLUE_AVERAGE.items():
-        depth = int(label.split("-")[0])
+    for depth, reference in ALP_KD_GLUE_AVERAGE.items():
         for method, paper_value in (("alp", reference["alp"]), *((m, reference["best baseline"])
                                                                   for m in ALP_BASELINES)):
             means = [mean_of(method, task, depth) for task in paper_tasks]
@@ -196,14 +188,11 @@ def reproduce_paper(paper: str, tasks: list[str] | None = None, *, runs_dir: str
     if student_init is not None:
         overrides["student_init"] = student_init
 
-    def preset_for(run: StudyRun) -> dict:
-        return paper_preset(paper, run)
-
+    preset_for = partial(paper_preset, paper)
     for run in plan:  # every config checked before any teacher is fine-tuned or any run starts
         DistillConfig.from_preset(preset_for(run), quick=False, output_dir=str(runs_dir), data_dir=data_dir,
                                   student_layers=run.student_layers, **overrides)
-    chosen = {task: (teachers or {}).get(task) or preset_for(StudyRun(task, plan[0].method, 6, 0))["teacher"]
-              for task in tasks}
+    chosen = {task: (teachers or {}).get(task) or preset(f"paper-{paper}/{task}")["teacher"] for task in tasks}
     if paper == "adkd":
         chosen = {task: released_teacher_in_task_order(task, model, runs_dir) if model == released_teacher(task)
                   else model for task, model in chosen.items()}

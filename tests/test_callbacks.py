@@ -35,11 +35,13 @@ def test_resume_truncates_the_history_on_process_zero_only(tmp_path):
 
 def test_logging_writes_on_process_zero_only(tmp_path):
     run = RunFolder(tmp_path)
-    trainer = SimpleNamespace(window_records={"alpha": torch.tensor([[0.25, 0.75]])})
+    scalars = {"loss_ce": 0.6, "alp_entropy": 1.2}  # what the terms logged over the window
+    trainer = SimpleNamespace(window_records={"alpha": torch.tensor([[0.25, 0.75]])}, window_scalars=scalars)
     callback = RunHistoryCallback(run, trainer)
-    logs = {"loss": 0.7, "loss_ce": 0.6, "learning_rate": 1e-5, "grad_norm": 3.0}
+    logs = {"loss": 0.7, **scalars, "learning_rate": 1e-5, "grad_norm": 3.0}
     callback.on_log(None, state(2, main=False), None, logs=logs)
     assert not any(tmp_path.iterdir())
     callback.on_log(None, state(2, main=True), None, logs=logs)
-    assert run.loss_terms() == [{"step": 2, "epoch": 0.5, "loss": 0.7, "loss_ce": 0.6, "learning_rate": 1e-5}]
+    assert run.loss_terms() == [{"step": 2, "epoch": 0.5, "loss": 0.7, "learning_rate": 1e-5, "loss_ce": 0.6,
+                                 "alp_entropy": 1.2}]
     assert run.layer_weights() == [LayerWeights(2, [[0.25, 0.75]])]

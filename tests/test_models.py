@@ -110,3 +110,33 @@ def test_reorder_labels_makes_output_c_mean_the_tasks_label_c():
     assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
     with pytest.raises(ValueError, match=r"is not a permutation of mnli's labels"):
         reorder_labels(model, ("entailment", "neutral"), "mnli")
+
+
+def _load_reports(reference, task="sst2") -> list[str]:
+    """The transformers weight-loading reports logged while ``load_classifier`` runs."""
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    report = logging.getLogger("transformers.modeling_utils")
+    report.addHandler(handler)
+    try:
+        load_classifier(reference, task)
+    finally:
+        report.removeHandler(handler)
+    return [r.getMessage() for r in records if "LOAD REPORT" in r.getMessage()]
+
+
+def test_a_new_head_is_not_reported_but_other_missing_weights_are(tmp_path, offline_teacher_dir):
+    from transformers import AutoTokenizer, BertModel
+
+    from helpers import tiny_bert_config
+
+    assert _load_reports(offline_teacher_dir) == []  # an encoder given a new head: expected, and quiet
+    encoder = BertModel(tiny_bert_config(layers=2))
+    partial = {k: v for k, v in encoder.state_dict().items() if ".layer.1." not in k}
+    encoder.save_pretrained(tmp_path, state_dict=partial)
+    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(tmp_path)
+    reports = _load_reports(tmp_path)
+    assert len(reports) == 1 and "bert.encoder.layer.1.output.dense.weight" in reports[0]

@@ -23,7 +23,8 @@ def _finetune(args: argparse.Namespace) -> int:
     result = finetune(
         args.task, args.model, args.output, data_dir=args.data_dir, train_subset=args.train_subset,
         eval_subset=args.eval_subset, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-        max_length=args.max_length, seed=args.seed, overwrite=args.overwrite,
+        max_length=args.max_length, seed=args.seed, precision=_precision(args), overwrite=args.overwrite,
+        resume=args.resume,
     )
     print(f"\nBest dev metrics of {args.model} on {result['task']} ({result['train_examples']} training examples), "
           f"saved to {args.output}:\n")
@@ -52,8 +53,10 @@ def _reproduce(args: argparse.Namespace) -> int:
     from kdviz.reproduce import reproduce_paper
 
     teachers = dict(_task_and_path(text) for text in args.teacher or [])
-    overrides = {name: getattr(args, name) for name in ("train_subset", "eval_subset", "epochs", "bf16")
+    overrides = {name: getattr(args, name) for name in ("train_subset", "eval_subset", "epochs")
                  if getattr(args, name) is not None}
+    if _precision(args) != "auto":
+        overrides["precision"] = _precision(args)
     table = reproduce_paper(args.paper, args.tasks, runs_dir=args.runs, seeds=args.seeds, teachers=teachers,
                             student_init=args.student_init, data_dir=args.data_dir, tolerance=args.tolerance,
                             **overrides)
@@ -76,9 +79,27 @@ def config_from_arguments(args: argparse.Namespace):
     values = preset(args.preset) if args.preset else {}
     if args.config:
         values.update(read_config_values(args.config))
+    if args.bf16 is not None:
+        values["precision"] = "bf16" if args.bf16 else "fp32"
     values.update({name: value for name, value in vars(args).items()
                    if name in _CONFIG_FIELDS and value is not None})
     return DistillConfig.from_dict(values)
+
+
+def _precision(args: argparse.Namespace) -> str:
+    """``--precision``, or its older alias ``--bf16 true|false``."""
+    if args.precision is not None:
+        return args.precision
+    return "auto" if args.bf16 is None else "bf16" if args.bf16 else "fp32"
+
+
+def _add_precision_arguments(parser: argparse.ArgumentParser, *, with_precision: bool = True) -> None:
+    from kdviz.precision import PRECISIONS
+
+    if with_precision:
+        parser.add_argument("--precision", choices=PRECISIONS,
+                            help="auto (default: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPUs)")
+    parser.add_argument("--bf16", type=_boolean, metavar="BOOL", help="alias: --precision bf16 (true) or fp32 (false)")
 
 
 def _boolean(text: str) -> bool:
@@ -139,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH)
     tune.add_argument("--seed", type=int, default=42)
     tune.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    tune.add_argument("--resume", action="store_true", help="continue a cut-off fine-tuning of the same settings")
+    _add_precision_arguments(tune)
     tune.set_defaults(run=_finetune)
 
     distil = commands.add_parser(
@@ -148,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     distil.add_argument("--overwrite", action="store_true", help="replace a non-empty run folder")
     distil.add_argument("--list-presets", action="store_true", help="print the presets and stop")
-    _add_config_arguments(distil)
+    _add_config_arguments(distil)  # --precision among them
+    _add_precision_arguments(distil, with_precision=False)
     distil.set_defaults(run=_distill)
 
     again = commands.add_parser(
@@ -165,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--train-subset", type=int, help="training examples per task (a smoke test; default all)")
     again.add_argument("--eval-subset", type=int, help="dev examples per task (a smoke test; default all)")
     again.add_argument("--epochs", type=float, help="student epochs instead of the paper's (a smoke test)")
-    again.add_argument("--bf16", type=_boolean, metavar="BOOL", help="bf16 autocast (GPUs with bf16)")
+    _add_precision_arguments(again)
     again.set_defaults(run=_reproduce)
     return parser
 

@@ -22,11 +22,13 @@ from kdviz.layer_baselines import PKD_MAPPINGS
 from kdviz.loss_terms import TERMS, active_term_names
 from kdviz.losses import ATTRIBUTION_DISTANCES
 from kdviz.models import STRATEGIES
+from kdviz.precision import PRECISIONS
 from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS
 from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the README's imports)
 from kdviz.tasks import get_task
 
 VIEWS = ("auto", "gold", "classes")
+REPORT_TO = ("none", "tensorboard", "wandb")
 
 
 def _field(default, help: str, *, choices=None, minimum=None, above=None):
@@ -91,7 +93,11 @@ class DistillConfig:
     data_seed: int | None = _field(None, "seed of the subset draws (default: seed)", minimum=0)
     logging_steps: int = _field(20, "steps between history records", minimum=1)
     probe_size: int = _field(8, "dev examples whose attributions are recorded", minimum=0)
-    bf16: bool = _field(False, "bf16 autocast (GPUs)")
+    precision: str = _field("auto", "auto (bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPUs), fp32, "
+                                    "bf16 or fp16", choices=PRECISIONS)
+    report_to: str = _field("none", "where the loss terms are also logged: none, tensorboard or wandb",
+                            choices=REPORT_TO)
+    keep_checkpoints: bool = _field(False, "keep the optimiser checkpoints after a finished run (to train on)")
     max_grad_norm: float = _field(1.0, "gradient clipping", above=0)
 
     def __post_init__(self) -> None:
@@ -159,7 +165,13 @@ class DistillConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "DistillConfig":
-        """Build a config from field values; unknown fields are refused with the valid ones listed."""
+        """Build a config from field values; unknown fields are refused with the valid ones listed.
+
+        ``bf16: true`` (the field before ``precision``, in older run folders) reads as ``precision: bf16``.
+        """
+        values = dict(values)
+        if "bf16" in values:
+            values.setdefault("precision", "bf16" if values.pop("bf16") else "auto")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

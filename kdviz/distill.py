@@ -18,6 +18,7 @@ from kdviz.distill_trainer import DistillationTrainer
 from kdviz.glue_trainer import glue_trainer_inputs, run_summary
 from kdviz.models import build_student, load_classifier, load_teacher
 from kdviz.objective import DistillationModel, DistillationObjective
+from kdviz.precision import precision_arguments
 from kdviz.probe import Probe
 from kdviz.report import write_run_reports
 from kdviz.runs import RunFolder, TeacherInfo, check_output_dir
@@ -68,12 +69,14 @@ def make_student(config: DistillConfig, teacher, teacher_tokenizer):
     return student.train(), tokenizer
 
 
-def training_arguments_for(config: DistillConfig, checkpoints, **overrides) -> TrainingArguments:
+def training_arguments_for(config: DistillConfig, run_dir, **overrides) -> TrainingArguments:
     """The run's ``TrainingArguments``: AD-KD's optimiser (AdamW, eps 1e-8, no weight decay, no
     warm-up, linear decay, clipping at 1.0), an evaluation and a checkpoint every epoch, the best
-    epoch kept by the task's main metric; ``overrides`` replace any of these."""
+    epoch kept by the task's main metric, the config's precision and logger; ``overrides`` replace
+    any of these. ``run_dir`` is the run folder (checkpoints and logger files go inside it)."""
+    run = RunFolder(run_dir)
     defaults = dict(
-        output_dir=str(checkpoints),
+        output_dir=str(run.checkpoints_dir),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=64,
@@ -91,15 +94,38 @@ def training_arguments_for(config: DistillConfig, checkpoints, **overrides) -> T
         greater_is_better=True,
         logging_steps=config.logging_steps,
         seed=config.seed,
-        bf16=config.bf16,
+        **precision_arguments(config.precision),
         label_names=["labels"],
         remove_unused_columns=False,
-        report_to="none",
+        report_to=config.report_to,
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),  # without it, torchrun on CPUs would not set up gloo DDP
         ddp_find_unused_parameters=False,
     )
     return TrainingArguments(**{**defaults, **overrides})
+
+
+def check_logger(report_to: str) -> None:
+    """Refuse a logger whose package is not installed, before any work starts.
+
+    Raises:
+        ValueError: naming the package to install.
+    """
+    from transformers.integrations import is_tensorboard_available, is_wandb_available
+
+    available = {"none": True, "tensorboard": is_tensorboard_available(), "wandb": is_wandb_available()}
+    if not available[report_to]:
+        raise ValueError(f"report_to={report_to!r} needs the {report_to} package: pip install {report_to} "
+                         f"(or report_to='none').")
+
+
+def log_into_run_folder(trainer, run: RunFolder) -> None:
+    """Point TensorBoard at ``<run>/logs``; by default it writes under ``checkpoints/``, which a finished run drops."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            callback.logging_dir = str(run.logs_dir)
 
 
 def _teacher_cache(config: DistillConfig, train, tokenizer, teacher, settings, run: RunFolder, write: bool):
@@ -122,7 +148,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
 
     Args:
         config: the run.
-        resume: continue from the last checkpoint in the run's checkpoints folder.
+        resume: continue from the last checkpoint in the run's checkpoints folder (the run must have
+            been started with the same config; :meth:`~kdviz.runs.RunFolder.can_resume` tells).
         overwrite: replace a non-empty output folder.
         callbacks: extra ``TrainerCallback`` objects.
         **training_arguments: passed on to ``transformers.TrainingArguments``.
@@ -131,12 +158,16 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         The dict written to the run's metrics (per-evaluation history and ``best``).
     """
     config.validate()
+    check_logger(config.report_to)
     task = get_task(config.task)
     run = RunFolder(config.output_dir)
-    args = training_arguments_for(config, run.checkpoints_dir, **training_arguments)
+    args = training_arguments_for(config, run.path, **training_arguments)
     main_process = args.process_index == 0
     if resume and not run.has_checkpoint():
         raise FileNotFoundError(f"Nothing to resume: no checkpoint in {str(run.checkpoints_dir)!r}.")
+    if resume and not run.holds(config):
+        raise ValueError(f"Cannot resume {str(run.path)!r} with another config than the one it was started with "
+                         f"({run.CONFIG} there): give the same settings, or --overwrite to start over.")
     if not resume and main_process:
         check_output_dir(run.path, overwrite)
     data = load_glue(task, config.data_dir, train_subset=config.train_subset, eval_subset=config.eval_subset,
@@ -169,6 +200,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
                                  config.max_length)
         run.write_probe(probe.examples, probe.scores(teacher, teacher=True))
     trainer.add_callback(RunHistoryCallback(run, trainer, probe))
+    log_into_run_folder(trainer, run)
     for callback in callbacks:
         trainer.add_callback(callback)
 
@@ -179,4 +211,22 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     result = run_summary(trainer, task, method_terms=config.method_terms)
     if main_process:
         write_run_reports(run, config, result, model.objective)
+        if not config.keep_checkpoints:
+            run.remove_checkpoints()
     return result
+
+
+def distill_or_resume(config: DistillConfig, **kwargs) -> dict:
+    """:func:`distill`, continuing a cut-off run of the same config in ``config.output_dir`` instead of
+    starting over (a disconnected notebook kernel, a preempted job); any other folder content is replaced.
+
+    Args:
+        config: the run.
+        **kwargs: passed on to :func:`distill` (``callbacks``, training arguments).
+
+    Returns:
+        As :func:`distill`.
+    """
+    if RunFolder(config.output_dir).can_resume(config):
+        return distill(config, resume=True, **kwargs)
+    return distill(config, overwrite=True, **kwargs)

@@ -18,6 +18,7 @@ from transformers import TrainingArguments, set_seed
 from kdviz.data import DEFAULT_MAX_LENGTH, load_glue, tokenize_glue
 from kdviz.glue_trainer import GlueTrainer, glue_trainer_inputs, run_summary
 from kdviz.models import is_finetuned, load_classifier
+from kdviz.precision import precision_arguments
 from kdviz.recipes import TEACHER_RECIPES, scale
 from kdviz.report import format_metrics_table, write_loss_figure
 from kdviz.runs import TeacherFolder, check_output_dir
@@ -28,6 +29,25 @@ def _check_positive(**values) -> None:
     for name, value in values.items():
         if value is not None and not value > 0:
             raise ValueError(f"{name}={value!r} is out of range: it must be above 0.")
+
+
+def resolved_settings(task: str | GlueTask, model: str, *, data_dir=None, train_subset: int | None = None,
+                      eval_subset: int | None = None, epochs: float | None = None, learning_rate: float | None = None,
+                      batch_size: int | None = None, max_length: int = DEFAULT_MAX_LENGTH, seed: int = 42,
+                      precision: str = "auto") -> dict:
+    """What defines a fine-tuning (arguments as :func:`finetune`), unset values from the task's recipe.
+
+    A teacher folder records them when fine-tuning starts, so a cut-off fine-tuning resumes only
+    with the same settings.
+    """
+    task = get_task(task)
+    recipe = TEACHER_RECIPES[task.name]
+    return {"task": task.name, "model": str(model), "data_dir": None if data_dir is None else str(data_dir),
+            "train_subset": train_subset, "eval_subset": eval_subset,
+            "epochs": float(epochs if epochs is not None else recipe.epochs),
+            "learning_rate": float(learning_rate if learning_rate is not None else recipe.learning_rate),
+            "batch_size": batch_size or recipe.batch_size, "max_length": max_length, "seed": seed,
+            "precision": precision}
 
 
 def finetune(
@@ -43,7 +63,10 @@ def finetune(
     batch_size: int | None = None,
     max_length: int = DEFAULT_MAX_LENGTH,
     seed: int = 42,
+    precision: str = "auto",
     overwrite: bool = False,
+    resume: bool = False,
+    callbacks=(),
     **training_arguments,
 ) -> dict:
     """Fine-tune ``model`` on ``task`` and save the best dev epoch as a teacher.
@@ -65,7 +88,11 @@ def finetune(
         batch_size: training batch size per device.
         max_length: token limit per example.
         seed: seed of the subset draw, the new head's initialisation and the data order.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`kdviz.precision`).
         overwrite: replace a non-empty ``output_dir``.
+        resume: continue a cut-off fine-tuning of the same settings from its last checkpoint in
+            ``output_dir`` (:meth:`~kdviz.runs.TeacherFolder.can_resume` tells whether there is one).
+        callbacks: extra ``TrainerCallback`` objects.
         **training_arguments: passed on to ``transformers.TrainingArguments``.
 
     Returns:
@@ -75,20 +102,29 @@ def finetune(
     task = get_task(task)
     _check_positive(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, train_subset=train_subset,
                     eval_subset=eval_subset, max_length=max_length)
-    folder = TeacherFolder(check_output_dir(output_dir, overwrite))
-    recipe = TEACHER_RECIPES[task.name]
+    settings = resolved_settings(task, model, data_dir=data_dir, train_subset=train_subset, eval_subset=eval_subset,
+                                 epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                                 max_length=max_length, seed=seed, precision=precision)
+    folder = TeacherFolder(output_dir)
+    if resume and not folder.can_resume(settings):
+        raise FileNotFoundError(f"Nothing to resume in {str(folder.path)!r}: no checkpoint of a fine-tuning with "
+                                f"these settings. Start over with overwrite=True (--overwrite).")
+    if not resume:
+        check_output_dir(output_dir, overwrite)
+    arguments = precision_arguments(precision)
     data = load_glue(task, data_dir, train_subset=train_subset, eval_subset=eval_subset, seed=seed)
     set_seed(seed)  # the new classification head is drawn here, before the Trainer seeds anything
     network, tokenizer = load_classifier(model, task)
     encoded = tokenize_glue(data, tokenizer, task, max_length)
 
-    if overwrite and folder.path.exists():
+    if overwrite and not resume and folder.path.exists():
         shutil.rmtree(folder.path)
+    folder.write_settings(settings)
     args = TrainingArguments(
         output_dir=str(folder.checkpoints_dir),
-        num_train_epochs=epochs if epochs is not None else recipe.epochs,
-        learning_rate=learning_rate if learning_rate is not None else recipe.learning_rate,
-        per_device_train_batch_size=batch_size or recipe.batch_size,
+        num_train_epochs=settings["epochs"],
+        learning_rate=settings["learning_rate"],
+        per_device_train_batch_size=settings["batch_size"],
         per_device_eval_batch_size=64,
         eval_strategy="epoch",
         save_strategy="epoch",
@@ -101,11 +137,11 @@ def finetune(
         report_to="none",
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),
-        **training_arguments,
+        **{**arguments, **training_arguments},
     )
-    trainer = GlueTrainer(model=network.train(), args=args, processing_class=tokenizer,
+    trainer = GlueTrainer(model=network.train(), args=args, processing_class=tokenizer, callbacks=list(callbacks),
                           **glue_trainer_inputs(encoded, task))
-    trainer.train()
+    trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.save_model(str(folder.path))
     result = run_summary(trainer, task, model=str(model))
     folder.write_metrics(result, format_metrics_table({f"teacher ({model})": result["best"]}, task))
@@ -119,11 +155,12 @@ def _slug(reference: str) -> str:
 
 
 def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: bool | None = None,
-                data_dir: str | None = None, seed: int = 42) -> str:
+                data_dir: str | None = None, seed: int = 42, precision: str = "auto") -> str:
     """A fine-tuned teacher for ``task``: ``model`` itself when it already is one, else fine-tuned once.
 
     The fine-tuned teacher goes to ``RUNS_DIR/teachers/<task>-<model>[-quick]`` and is reused by
-    every later call (and notebook) that asks for the same task, model and scale.
+    every later call (and notebook) that asks for the same task, model and scale. A fine-tuning cut
+    off before it finished (a disconnected kernel) continues from its last epoch checkpoint.
 
     Args:
         task: GLUE task name.
@@ -133,6 +170,7 @@ def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: 
         quick: the quick scale of :mod:`kdviz.recipes` (default: ``KDVIZ_QUICK``).
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
         seed: the fine-tuning seed.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`kdviz.precision`).
 
     Returns:
         The teacher's folder (or ``model`` unchanged when it is already fine-tuned on ``task``).
@@ -141,8 +179,11 @@ def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: 
         return model
     size = scale(quick)
     folder = Path(runs_dir) / "teachers" / f"{task}-{_slug(model)}{'-quick' if size.is_quick else ''}"
-    if not TeacherFolder(folder).is_finished:
-        finetune(task, model, folder, data_dir=data_dir, train_subset=size.train_subset,
-                 eval_subset=size.eval_subset, epochs=size.teacher_epochs,
-                 learning_rate=size.teacher_learning_rate, seed=seed, overwrite=True)
+    teacher = TeacherFolder(folder)
+    if not teacher.is_finished:
+        settings = dict(data_dir=data_dir, train_subset=size.train_subset, eval_subset=size.eval_subset,
+                        epochs=size.teacher_epochs, learning_rate=size.teacher_learning_rate, seed=seed,
+                        precision=precision)
+        resume = teacher.can_resume(resolved_settings(task, model, **settings))
+        finetune(task, model, folder, overwrite=not resume, resume=resume, **settings)
     return str(folder)

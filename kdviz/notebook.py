@@ -13,18 +13,23 @@ import torch
 
 from kdviz.config import DistillConfig
 from kdviz.distill import distill
+from kdviz.precision import describe_precision
 from kdviz.runs import Run, load_run
 
 
-def runtime_summary() -> str:
-    """One line naming the device the notebook trains on and the library versions."""
+def runtime_summary(precision: str = "auto") -> str:
+    """One line naming the device the notebook trains on, the precision it trains in and the versions.
+
+    Args:
+        precision: the runs' ``precision`` setting (:mod:`kdviz.precision`).
+    """
     import transformers
 
     if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
-        device = f"GPU {name} ({'bf16' if torch.cuda.is_bf16_supported() else 'fp32 only'})"
+        device = f"GPU {torch.cuda.get_device_name(0)} ({describe_precision(precision)})"
     else:
-        device = f"CPU ({torch.get_num_threads()} threads): use KDVIZ_QUICK=1 or a GPU kernel for full runs"
+        device = (f"CPU ({torch.get_num_threads()} threads, {describe_precision(precision)}): quick mode or a GPU "
+                  f"kernel for full runs")
     return f"kdviz on {device}; torch {torch.__version__}, transformers {transformers.__version__}"
 
 

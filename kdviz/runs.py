@@ -17,14 +17,17 @@ Training writes a run folder through :class:`RunFolder`; views and reports read 
       history/probe_teacher.safetensors      teacher token scores of the probe set (fixed)
       history/probe_student/step-<N>.safetensors  student token scores of the probe set at step N
       figures/                    PNG figures
-      checkpoints/                Trainer checkpoints (resume)
+      checkpoints/                Trainer checkpoints (resume); removed when the run finishes unless
+                                  keep_checkpoints is set
       teacher_cache/              the teacher's cached logits and token scores
+      logs/                       the logger's files (report_to: tensorboard)
 
     <teacher>/
       config.json, model.safetensors, tokenizer files   (save_pretrained)
       metrics.json, metrics.md    the fine-tuning history and the best dev metrics
+      finetune_settings.json      what the fine-tuning was started with (task, model, recipe, seed...)
       figures/training_loss.png
-      checkpoints/                while fine-tuning only
+      checkpoints/                while fine-tuning only (an interrupted fine-tuning resumes from them)
 """
 
 from __future__ import annotations
@@ -142,6 +145,8 @@ class TeacherFolder:
         path: the folder (it need not exist yet).
     """
 
+    SETTINGS = "finetune_settings.json"
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
@@ -174,6 +179,15 @@ class TeacherFolder:
     def remove_checkpoints(self) -> None:
         shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
 
+    def write_settings(self, settings: dict) -> None:
+        """Record what the fine-tuning was started with (written before training)."""
+        _write_json(self.path / self.SETTINGS, settings)
+
+    def can_resume(self, settings: dict) -> bool:
+        """Whether a cut-off fine-tuning with ``settings`` left a checkpoint here to continue from."""
+        return (not self.is_finished and any(self.checkpoints_dir.glob("checkpoint-*"))
+                and _read_json(self.path / self.SETTINGS) == settings)
+
 
 class RunFolder:
     """A distillation run's folder: every file name and the layout live here.
@@ -186,7 +200,7 @@ class RunFolder:
     LOSS_TERMS, ALP_WEIGHTS = "history/loss_terms.jsonl", "history/alp_weights.jsonl"
     PROBE, PROBE_TEACHER, PROBE_STUDENT = "history/probe.json", "history/probe_teacher.safetensors", \
         "history/probe_student"
-    TEACHER_CACHE = "teacher_cache"
+    TEACHER_CACHE, LOGS = "teacher_cache", "logs"
     LARGE = (CHECKPOINTS, TEACHER_CACHE, STUDENT)
     """The parts that hold model weights: a study that only needs the scores drops them."""
 
@@ -205,8 +219,34 @@ class RunFolder:
     def teacher_cache_dir(self) -> Path:
         return self.path / self.TEACHER_CACHE
 
+    @property
+    def logs_dir(self) -> Path:
+        """The logger's files (``report_to``: TensorBoard event files)."""
+        return self.path / self.LOGS
+
     def has_checkpoint(self) -> bool:
         return any(self.checkpoints_dir.glob("checkpoint-*"))
+
+    def read_config(self) -> DistillConfig | None:
+        """The config the run was started with, or None for a folder without one."""
+        path = self.path / self.CONFIG
+        return DistillConfig.from_dict(yaml.safe_load(path.read_text())) if path.is_file() else None
+
+    def holds(self, config: DistillConfig) -> bool:
+        """Whether this folder was started with ``config`` (fields that do not change the training aside:
+        ``report_to``, ``keep_checkpoints``)."""
+        saved = self.read_config()
+        ignored = ("report_to", "keep_checkpoints")
+        return saved is not None and all(getattr(saved, name) == getattr(config, name)
+                                         for name in config.to_dict() if name not in ignored)
+
+    def can_resume(self, config: DistillConfig) -> bool:
+        """Whether a cut-off run of ``config`` left a checkpoint here to continue from."""
+        return not self.is_finished and self.has_checkpoint() and self.holds(config)
+
+    def remove_checkpoints(self) -> None:
+        """Delete the optimiser checkpoints (a finished run keeps its best student without them)."""
+        shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
 
     @property
     def is_finished(self) -> bool:
@@ -310,7 +350,7 @@ class RunFolder:
         probe_teacher = self.path / self.PROBE_TEACHER
         return Run(
             folder=self,
-            config=DistillConfig.from_dict(yaml.safe_load((self.path / self.CONFIG).read_text())),
+            config=self.read_config(),
             teacher=self.teacher_info(),
             metrics=_read_json(self.path / METRICS, {}),
             loss_terms=self.loss_terms(),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from kdviz.config import DistillConfig
-from kdviz.distill import distill
+from kdviz.distill import distill_or_resume
 from kdviz.runs import RunFolder
 from kdviz.tasks import get_task
 
@@ -98,9 +98,9 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
     missing = sorted({run.task for run in plan} - set(teachers))
     if missing:
         raise ValueError(f"No teacher for task(s) {missing}: pass teachers={{task: folder}} for every planned task.")
-    for run in plan:
-        if run.key in done:
-            continue
+    todo = [run for run in plan if run.key not in done]
+    durations: list[float] = []
+    for number, run in enumerate(todo, start=1):
         values = dict(overrides)
         if isinstance(values.get("train_subset"), dict):
             values["train_subset"] = values["train_subset"].get(run.task)
@@ -111,15 +111,35 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
                                            **values)
         metric = score_metric(config) if score_metric else get_task(run.task).main_metric
         start = time.perf_counter()
-        result = distill(config, overwrite=True)
+        result = distill_or_resume(config)
+        durations.append(time.perf_counter() - start)
         append_row(csv_path, {
             "task": run.task, "method": run.method, "student_layers": run.student_layers, "seed": run.seed,
             "train_examples": result["train_examples"], "epochs": config.epochs, "metric": metric,
             "score": round(100 * result["best"][metric], 2), "best_epoch": result["best_epoch"],
-            "wall_s": round(time.perf_counter() - start, 1)})
+            "wall_s": round(durations[-1], 1)})
         if not keep_models:
             output.remove_large_parts()
+        print(progress_line(number, len(todo), run, 100 * result["best"][metric], metric, durations), flush=True)
     return read_rows(csv_path)
+
+
+def progress_line(number: int, total: int, run: StudyRun, score: float, metric: str, durations: list[float]) -> str:
+    """One line per finished run: ``run k of N``, its score and time, and the estimated time left.
+
+    Args:
+        number, total: this run's place among the runs still to do when the study (re)started.
+        run: the run; score: its best dev ``metric`` (x100).
+        durations: wall seconds of the runs finished since the study (re)started, this one last.
+    """
+    left = (total - number) * sum(durations) / len(durations)
+    estimate = f", about {_minutes(left)} left" if number < total else ", done"
+    return (f"run {number} of {total}: {run.task} {run.method} {run.student_layers}-layer seed {run.seed}: "
+            f"{metric} {score:.2f} in {_minutes(durations[-1])}{estimate}")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def summarise(rows: list[dict]) -> list[dict]:

@@ -1,6 +1,6 @@
 """The kdviz command: precedence of preset, file and options; errors without tracebacks."""
 
-from kdviz.cli import build_parser, config_from_arguments, main
+from kdviz.cli import _precision, build_parser, config_from_arguments, main
 
 
 def test_command_line_precedence_preset_then_file_then_options(tmp_path):
@@ -34,3 +34,14 @@ def test_cli_reports_bad_input_without_a_traceback(capsys, tmp_path):
     (tmp_path / "a_file").write_text("mine")
     assert main(["finetune", "--task", "sst2", "--model", "offline-minilm", "--output", str(tmp_path / "a_file")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err and (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_precision_option_and_its_bf16_alias():
+    def precision(*options):
+        return config_from_arguments(build_parser().parse_args(["distill", "--preset", "kd/rte", *options])).precision
+
+    assert precision() == "auto"
+    assert precision("--precision", "fp16") == "fp16"
+    assert precision("--bf16", "true") == "bf16" and precision("--bf16", "false") == "fp32"
+    tune = build_parser().parse_args(["finetune", "--task", "rte", "--model", "m", "--output", "o", "--bf16", "true"])
+    assert _precision(tune) == "bf16"

@@ -15,7 +15,7 @@ import kdviz.loss_terms
 from helpers import REPO, tiny_bert, tiny_bert_config
 from helpers import tiny_run_config as tiny_config
 from kdviz.config import DistillConfig
-from kdviz.distill import distill
+from kdviz.distill import distill, distill_or_resume
 from kdviz.distill_trainer import NonFiniteLossError
 from kdviz.recipes import preset
 from kdviz.runs import RunFolder, load_run
@@ -105,10 +105,20 @@ def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tiny_teache
     with pytest.raises(KeyboardInterrupt):
         distill(config, callbacks=[Interrupt(at_step=6)])  # in epoch 2, after the epoch-1 checkpoint
     assert (tmp_path / "cut" / "checkpoints" / "checkpoint-4").is_dir()
-    resumed = distill(config, resume=True)
+    other = tiny_config(tiny_teacher, tmp_path / "cut", epochs=3, seed=7)
+    assert RunFolder(config.output_dir).can_resume(config) and not RunFolder(config.output_dir).can_resume(other)
+    with pytest.raises(ValueError, match="another config than the one it was started with"):
+        distill(other, resume=True)
+    resumed = distill_or_resume(config)  # what notebooks and studies call: resumes, does not start over
     assert resumed["best"]["accuracy"] == whole["best"]["accuracy"]
     assert resumed["best"]["loss"] == pytest.approx(whole["best"]["loss"], rel=1e-5)
     assert [r["step"] for r in load_run(tmp_path / "cut").loss_terms] == [2, 4, 6, 8, 10, 12]
+    assert not (tmp_path / "cut" / "checkpoints").exists()  # a finished run drops its optimiser checkpoints
+
+
+def test_keep_checkpoints_keeps_them(tiny_teacher, tmp_path, real_glue_env):
+    distill(tiny_config(tiny_teacher, tmp_path / "kept", method="kd", epochs=1, keep_checkpoints=True))
+    assert RunFolder(tmp_path / "kept").has_checkpoint()
 
 
 def test_non_finite_loss_stops_with_the_term_and_step(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
@@ -195,7 +205,8 @@ def test_narrower_student_trains_a_width_projection_saved_with_the_run(tiny_teac
     student = tmp_path / "narrow_student"
     tiny_bert(num_labels=2, layers=2, hidden=16, seed=3).save_pretrained(student)
     AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(student)
-    config = tiny_config(tiny_teacher, tmp_path / "run", method="alp", student_init=str(student), epochs=1)
+    config = tiny_config(tiny_teacher, tmp_path / "run", method="alp", student_init=str(student), epochs=1,
+                         keep_checkpoints=True)
     shapes = []
 
     class OptimisedShapes(TrainerCallback):
@@ -290,3 +301,27 @@ def test_two_processes_average_the_width_projection_too(tiny_teacher, tmp_path, 
     for key in rank0:
         torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
     assert [r["step"] for r in RunFolder(tmp_path / "run").loss_terms()] == [1, 2, 3, 4]  # 64 / (2 x 8) per step
+
+
+def test_tensorboard_receives_every_loss_term(tiny_teacher, tmp_path, real_glue_env):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tiny_config(tiny_teacher, tmp_path / "tb", method="adkd+alp", epochs=1, report_to="tensorboard")
+    distill(config)
+    run = RunFolder(tmp_path / "tb")
+    events = EventAccumulator(str(run.logs_dir)).Reload()
+    logged = {tag: [event.value for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    for term in config.method_terms:
+        assert len(logged[f"train/loss_{term}"]) == 2, sorted(logged)  # 4 steps, a record every 2
+    recorded = [record["loss_kd"] for record in load_run(run.path).loss_terms]
+    assert logged["train/loss_kd"] == pytest.approx(recorded)  # the same values as the run's own history
+    assert "eval/accuracy" in logged
+
+
+def test_a_logger_that_is_not_installed_is_refused_before_any_work(tiny_teacher, tmp_path, monkeypatch):
+    import transformers.integrations
+
+    monkeypatch.setattr(transformers.integrations, "is_wandb_available", lambda: False)
+    with pytest.raises(ValueError, match="needs the wandb package: pip install wandb"):
+        distill(tiny_config(tiny_teacher, tmp_path / "wandb", report_to="wandb"))
+    assert not (tmp_path / "wandb").exists()

@@ -7,7 +7,8 @@ import pytest
 
 import kdviz.study
 from kdviz.runs import RunFolder
-from kdviz.study import grid, majority_class_score, paired_differences, read_rows, run_study, summarise, summary_table
+from kdviz.study import (grid, majority_class_score, paired_differences, progress_line, read_rows, run_study, summarise,
+                         summary_table)
 
 
 def test_grid_is_task_major_then_seed_major():
@@ -17,16 +18,18 @@ def test_grid_is_task_major_then_seed_major():
     assert plan[0].folder == "sst2/kd-2l-seed1" and grid(["x"], ["adkd+alp"], [3], [7])[0].folder == "x/adkd_alp-3l-seed7"
 
 
-def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
+def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, tmp_path, real_glue_env, monkeypatch,
+                                                                   capsys):
     plan = grid(["sst2"], ["ft", "kd"], [2], [42])
     options = dict(quick=False, train_subset=48, eval_subset=32, epochs=1, batch_size=16, probe_size=2, top_k=20)
     run_study(plan[:1], {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
     assert [row["method"] for row in read_rows(tmp_path / "study.csv")] == ["ft"]
     assert not RunFolder(tmp_path / "runs" / "sst2" / "ft-2l-seed42").student_dir.exists()  # models dropped
+    assert capsys.readouterr().out.startswith("run 1 of 1: sst2 ft 2-layer seed 42: accuracy ")
 
     finished = []
-    real_distill = kdviz.study.distill
-    monkeypatch.setattr(kdviz.study, "distill", lambda config, **kw: finished.append(config.w_kd) or
+    real_distill = kdviz.study.distill_or_resume
+    monkeypatch.setattr(kdviz.study, "distill_or_resume", lambda config, **kw: finished.append(config.w_kd) or
                         real_distill(config, **kw))
     rows = run_study(plan, {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
     assert finished == [0.8]  # only kd ran: ft was in the CSV already
@@ -35,6 +38,13 @@ def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, 
     assert all(0 <= float(r["score"]) <= 100 for r in rows)
     with pytest.raises(ValueError, match="No teacher for task"):
         run_study(grid(["rte"], ["kd"], [2], [1]), {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path)
+
+
+def test_progress_line_counts_runs_and_estimates_the_time_left():
+    run, = grid(["rte"], ["kd"], [2], [7])
+    assert progress_line(1, 3, run, 61.234, "accuracy", [120.0]) == \
+        "run 1 of 3: rte kd 2-layer seed 7: accuracy 61.23 in 2.0 min, about 4.0 min left"
+    assert progress_line(3, 3, run, 60.0, "accuracy", [60.0, 60.0, 90.0]).endswith("in 1.5 min, done")
 
 
 def test_summary_mean_and_sample_std(tmp_path):

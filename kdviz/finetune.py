@@ -16,7 +16,7 @@ import torch
 from transformers import TrainingArguments, set_seed
 
 from kdviz.data import DEFAULT_MAX_LENGTH, load_glue, tokenize_glue
-from kdviz.glue_trainer import GlueTrainer, glue_trainer_inputs, run_summary
+from kdviz.glue_trainer import GlueTrainer, glue_trainer_inputs, run_summary, without_progress_output
 from kdviz.models import is_finetuned, load_classifier
 from kdviz.precision import precision_arguments
 from kdviz.recipes import TEACHER_RECIPES, scale
@@ -67,6 +67,7 @@ def finetune(
     overwrite: bool = False,
     resume: bool = False,
     callbacks=(),
+    progress: bool = True,
     **training_arguments,
 ) -> dict:
     """Fine-tune ``model`` on ``task`` and save the best dev epoch as a teacher.
@@ -93,6 +94,7 @@ def finetune(
         resume: continue a cut-off fine-tuning of the same settings from its last checkpoint in
             ``output_dir`` (:meth:`~kdviz.runs.TeacherFolder.can_resume` tells whether there is one).
         callbacks: extra ``TrainerCallback`` objects.
+        progress: show the ``Trainer``'s progress bar and logs (notebooks turn them off).
         **training_arguments: passed on to ``transformers.TrainingArguments``.
 
     Returns:
@@ -141,6 +143,8 @@ def finetune(
     )
     trainer = GlueTrainer(model=network.train(), args=args, processing_class=tokenizer, callbacks=list(callbacks),
                           **glue_trainer_inputs(encoded, task))
+    if not progress:
+        without_progress_output(trainer)
     trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.save_model(str(folder.path))
     result = run_summary(trainer, task, model=str(model))
@@ -155,7 +159,7 @@ def _slug(reference: str) -> str:
 
 
 def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: bool | None = None,
-                data_dir: str | None = None, seed: int = 42, precision: str = "auto") -> str:
+                data_dir: str | None = None, seed: int = 42, precision: str = "auto", progress: bool = True) -> str:
     """A fine-tuned teacher for ``task``: ``model`` itself when it already is one, else fine-tuned once.
 
     The fine-tuned teacher goes to ``RUNS_DIR/teachers/<task>-<model>[-quick]`` and is reused by
@@ -171,6 +175,7 @@ def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: 
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
         seed: the fine-tuning seed.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`kdviz.precision`).
+        progress: show the fine-tuning's progress bar and logs.
 
     Returns:
         The teacher's folder (or ``model`` unchanged when it is already fine-tuned on ``task``).
@@ -185,5 +190,5 @@ def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: 
                         epochs=size.teacher_epochs, learning_rate=size.teacher_learning_rate, seed=seed,
                         precision=precision)
         resume = teacher.can_resume(resolved_settings(task, model, **settings))
-        finetune(task, model, folder, overwrite=not resume, resume=resume, **settings)
+        finetune(task, model, folder, overwrite=not resume, resume=resume, progress=progress, **settings)
     return str(folder)

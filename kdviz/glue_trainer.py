@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from transformers import EvalPrediction, Trainer
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+from transformers.utils.notebook import NotebookProgressCallback
 
 from kdviz.tasks import GlueTask, compute_metrics, get_task
 
@@ -63,6 +65,14 @@ class GlueTrainer(Trainer):
             metrics.update(means)
             self.log(means)
         return metrics
+
+
+def without_progress_output(trainer: Trainer) -> Trainer:
+    """Remove the ``Trainer``'s progress bars, notebook tables and printed logs (a notebook prints one
+    line per run instead; the run folder keeps the history)."""
+    for callback in (PrinterCallback, ProgressCallback, NotebookProgressCallback):
+        trainer.remove_callback(callback)
+    return trainer
 
 
 def epoch_history(log_history: list[dict]) -> list[dict]:

@@ -73,7 +73,8 @@ def append_row(csv_path: Path, row: dict, fields=FIELDS) -> None:
 def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Path, runs_dir: str | Path, *,
               quick: bool | None = None, data_dir: str | None = None, keep_models: bool = False,
               preset_for: Callable[[StudyRun], str | dict] | None = None,
-              score_metric: Callable[[DistillConfig], str] | None = None, **overrides) -> list[dict]:
+              score_metric: Callable[[DistillConfig], str] | None = None, progress: bool = True,
+              **overrides) -> list[dict]:
     """Run every planned run that ``csv_path`` does not list yet, appending a row as each finishes.
 
     Args:
@@ -87,6 +88,7 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
             the metrics, history and figures stay.
         preset_for: a run's preset name or config values (default ``"METHOD/TASK"``), e.g. a paper's setup.
         score_metric: the metric a row records for a config (default: the task's main metric).
+        progress: show each run's progress bars and logs (a line per finished run is printed anyway).
         **overrides: :class:`~kdviz.config.DistillConfig` fields for every run (``epochs=3``...).
             ``train_subset`` may be a dict task -> size (``None`` = the full training set).
 
@@ -111,7 +113,7 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
                                            **values)
         metric = score_metric(config) if score_metric else get_task(run.task).main_metric
         start = time.perf_counter()
-        result = distill_or_resume(config)
+        result = distill_or_resume(config, progress=progress)
         durations.append(time.perf_counter() - start)
         append_row(csv_path, {
             "task": run.task, "method": run.method, "student_layers": run.student_layers, "seed": run.seed,

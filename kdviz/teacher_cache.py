@@ -133,6 +133,7 @@ def compute_teacher_cache(
     settings: AttributionSettings,
     key: str = "",
     batch_size: int = 64,
+    progress: bool = True,
 ) -> TeacherCache:
     """Run the teacher once over a tokenised data set (eval mode, batched, with a progress bar).
 
@@ -143,6 +144,7 @@ def compute_teacher_cache(
         settings: views, IG steps, Riemann rule, step chunk and top-K.
         key: stored with the cache.
         batch_size: examples per teacher pass.
+        progress: show the progress bar.
 
     Returns:
         A :class:`TeacherCache`.
@@ -152,7 +154,7 @@ def compute_teacher_cache(
     loader = DataLoader(dataset.select_columns(columns), batch_size=batch_size,
                         collate_fn=DataCollatorWithPadding(tokenizer))
     logits, scores, lengths, indices = [], [], [], []
-    for batch in tqdm(loader, desc="Teacher attributions (once)", unit="batch"):
+    for batch in tqdm(loader, desc="Teacher attributions (once)", unit="batch", disable=not progress):
         mask = batch["attention_mask"]
         result = frozen_token_scores(teacher, batch, batch.get("labels"), settings)
         per_token = result.scores.float().cpu().permute(0, 2, 1)  # (B, L, V)
@@ -175,12 +177,13 @@ def load_or_compute_teacher_cache(
     *,
     write: bool = True,
     batch_size: int = 64,
+    progress: bool = True,
 ) -> TeacherCache:
     """The teacher cache for this teacher, data and settings: read from ``cache_dir`` or computed and saved.
 
     Args:
         cache_dir: folder of cache files (next to the run).
-        teacher, dataset, tokenizer, settings, batch_size: as :func:`compute_teacher_cache`.
+        teacher, dataset, tokenizer, settings, batch_size, progress: as :func:`compute_teacher_cache`.
         description: where the data came from (task, split, subset, max length); part of the key.
         write: save a computed cache (only process 0 of several writes; the others read its file).
 
@@ -192,7 +195,7 @@ def load_or_compute_teacher_cache(
     cached = TeacherCache.load(path, key)
     if cached is not None:
         return cached
-    cache = compute_teacher_cache(teacher, dataset, tokenizer, settings, key, batch_size)
+    cache = compute_teacher_cache(teacher, dataset, tokenizer, settings, key, batch_size, progress)
     if write:
         path.parent.mkdir(parents=True, exist_ok=True)
         cache.save(path)

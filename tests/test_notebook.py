@@ -1,6 +1,13 @@
-"""What only the notebooks need: the runtime line and a preset run read back."""
+"""What only the notebooks need: the install cell, the parameters, the runtime line, a preset run read back."""
 
-from kdviz.notebook import distill_run, runtime_summary
+import json
+import re
+
+import pytest
+
+import kdviz.recipes
+from kdviz.notebook import (INSTALL_SOURCE, NOTEBOOKS_DIR, distill_run, install_cell, prepare_runs_dir,
+                            runtime_summary, write_install_cells)
 from kdviz.runs import Run
 
 
@@ -14,3 +21,70 @@ def test_distill_run_runs_a_preset_at_the_quick_scale_and_reads_it_back(tiny_tea
                       top_k=20, probe_size=2)
     assert isinstance(run, Run) and run.config.train_subset == 32 and run.config.epochs == 1.0
     assert run.metrics["train_examples"] == 32 and len(run.probe) == 2
+    assert not run.folder.checkpoints_dir.exists()
+    modified = (run.path / "metrics.json").stat().st_mtime_ns
+    again = distill_run("kd", "sst2", tiny_teacher, tmp_path / "run", quick=True, train_subset=32, eval_subset=16,
+                        top_k=20, probe_size=2)  # a rerun cell: the finished run of the same config is read back
+    assert (run.path / "metrics.json").stat().st_mtime_ns == modified and again.metrics == run.metrics
+
+
+def test_runs_on_google_drive_need_colab(tmp_path):
+    assert prepare_runs_dir(tmp_path / "runs") == tmp_path / "runs" and (tmp_path / "runs").is_dir()
+    with pytest.raises(ValueError, match="only a Colab kernel mounts"):
+        prepare_runs_dir("/content/drive/MyDrive/kdviz-runs")
+
+
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+
+
+def code_cells(path):
+    return ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_every_notebook_installs_the_one_pinned_core_source(path):
+    first = code_cells(path)[0]
+    assert first == install_cell(), "run `python -m kdviz.notebook` to rewrite the install cells"
+    assert f"KDVIZ_SOURCE = {INSTALL_SOURCE!r}" in first and "[notebooks]" not in first
+    assert re.search(r"@v\d+\.\d+\.\d+['\"]", first) or not INSTALL_SOURCE.startswith("kdviz @ git+")  # pinned
+
+
+def test_install_cells_are_rewritten_from_the_constant(tmp_path):
+    copy = tmp_path / NOTEBOOKS[0].name
+    copy.write_text(NOTEBOOKS[0].read_text().replace(INSTALL_SOURCE, "kdviz @ git+https://example.org/old@v0"))
+    assert write_install_cells(tmp_path) == [copy] and code_cells(copy)[0] == install_cell()
+    assert write_install_cells(tmp_path) == []
+
+
+@pytest.mark.parametrize("quick", [True, False])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_the_parameters_cell_drives_every_helper(path, quick, tmp_path, monkeypatch, real_glue_env):
+    """Papermill's way: a cell injected after the parameters cell sets QUICK (KDVIZ_QUICK unset)."""
+    import kdviz.finetune
+    import kdviz.notebook
+    import kdviz.study
+
+    monkeypatch.delenv("KDVIZ_QUICK", raising=False)
+    calls = []
+
+    def recorder(name, result):
+        return lambda *args, **kwargs: calls.append((name, kwargs)) or result
+
+    monkeypatch.setattr(kdviz.finetune, "teacher_for", recorder("teacher_for", str(tmp_path / "teacher")))
+    monkeypatch.setattr(kdviz.notebook, "distill_run", recorder("distill_run", None))
+    monkeypatch.setattr(kdviz.notebook, "ensure_offline_teacher", recorder("ensure_offline_teacher", None))
+    monkeypatch.setattr(kdviz.study, "run_study", recorder("run_study", []))
+    cells = code_cells(path)
+    namespace = {"quick_mode": kdviz.recipes.quick_mode}
+    parameters = next(i for i, cell in enumerate(cells) if cell.startswith("# Parameters"))
+    exec(cells[parameters], namespace)
+    exec(f"QUICK = {quick}\nRUNS = {str(tmp_path / 'runs')!r}", namespace)  # papermill's injected cell
+    for cell in cells[parameters + 1:]:
+        try:
+            exec(cell, namespace)
+        except Exception:  # noqa: BLE001  a cell that goes on to use a recorded helper's dummy result
+            pass
+    helpers = [(name, kwargs) for name, kwargs in calls if name != "ensure_offline_teacher"]
+    assert "teacher_for" in [name for name, _ in helpers], "the notebook fine-tunes no teacher"
+    assert all(kwargs.get("quick") is quick for name, kwargs in helpers), helpers
+    assert ("ensure_offline_teacher", {}) in calls if quick else not any(n == "ensure_offline_teacher" for n, _ in calls)

@@ -22,10 +22,11 @@ def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, 
                                                                    capsys):
     plan = grid(["sst2"], ["ft", "kd"], [2], [42])
     options = dict(quick=False, train_subset=48, eval_subset=32, epochs=1, batch_size=16, probe_size=2, top_k=20)
-    run_study(plan[:1], {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
+    run_study(plan[:1], {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", progress=False,
+              **options)
     assert [row["method"] for row in read_rows(tmp_path / "study.csv")] == ["ft"]
     assert not RunFolder(tmp_path / "runs" / "sst2" / "ft-2l-seed42").student_dir.exists()  # models dropped
-    assert capsys.readouterr().out.startswith("run 1 of 1: sst2 ft 2-layer seed 42: accuracy ")
+    assert capsys.readouterr().out.startswith("run 1 of 1: sst2 ft 2-layer seed 42: accuracy ")  # and nothing else
 
     finished = []
     real_distill = kdviz.study.distill_or_resume

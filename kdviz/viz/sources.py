@@ -191,7 +191,7 @@ class RunAttributionSource:
         recorded = self.run.probe_teacher if who == "teacher" else \
             self.run.probe_student[training_step or self.training_steps[-1]]
         length = len(self.examples[index].tokens)
-        return recorded.scores[index, view, :length].numpy()
+        return recorded.scores[index, view, :length].cpu().numpy()
 
 
 @dataclass
@@ -232,7 +232,7 @@ def layer_attention_from_run(run: Run | str) -> LayerAttentionData:
     embeddings = config.alp_include_embeddings
     students, teachers = alpha.shape[0] - int(embeddings), alpha.shape[1] - int(embeddings)
     mask = layer_mask(config.alp_variant, students, teachers, include_embeddings=embeddings,
-                      overlap=config.alp_overlap).numpy()
+                      overlap=config.alp_overlap).cpu().numpy()
     return LayerAttentionData([(w.step, np.asarray(w.alpha)) for w in run.alp_weights],
                               layer_indices(students, embeddings), layer_indices(teachers, embeddings), mask,
                               config.alp_variant)

@@ -20,6 +20,7 @@ import torch
 from kdviz.data import load_glue
 from kdviz.loss_terms import attention_spread
 from kdviz.models import build_student, load_teacher
+from kdviz.notebook import accelerator
 from kdviz.projection import SCORES, LayerProjection
 
 
@@ -33,10 +34,11 @@ def main() -> None:
     args = parser.parse_args()
 
     teacher, tokenizer = load_teacher(args.teacher, "sst2")
+    teacher = teacher.to(accelerator())
     student = build_student(teacher, args.student_layers).eval()
     sentences = list(load_glue("sst2", args.data_dir, splits=("validation",), eval_subset=args.examples,
                                seed=42)["validation"]["sentence"])
-    batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt").to(teacher.device)
     with torch.no_grad():
         teacher_states = teacher(**batch, output_hidden_states=True).hidden_states
         student_states = student(**batch, output_hidden_states=True).hidden_states
@@ -50,11 +52,11 @@ def main() -> None:
     hidden = teacher.config.hidden_size
     for score in SCORES:
         projection = LayerProjection(args.student_layers, teacher.config.num_hidden_layers, hidden, hidden,
-                                     score=score)
+                                     score=score).to(teacher.device)
         with torch.no_grad():
             alpha = projection(student_states, teacher_states).alpha
         spread = attention_spread(alpha)
-        rows = "; ".join("[" + ", ".join(f"{a:.2f}" for a in row) + "]" for row in alpha.mean(dim=0).tolist())
+        rows = "; ".join("[" + ", ".join(f"{a:.2f}" for a in row) + "]" for row in alpha.mean(dim=0).cpu().tolist())
         lines.append(f"| {score} | {spread['alp_entropy']:.3f} | {spread['alp_top2_gap']:.3f} | {rows} |")
     text = "\n".join(lines) + "\n"
     print(text)

@@ -30,6 +30,7 @@ from kdviz.captum_bridge import captum_embedding_attributions
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.losses import attribution_loss, kd_loss
 from kdviz.models import OFFLINE_TEACHER, build_student, load_classifier
+from kdviz.notebook import accelerator
 
 DEFAULT_GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
 
@@ -129,10 +130,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.manual_seed(0)
+    device = accelerator()
     teacher, tokenizer = load_classifier(OFFLINE_TEACHER, "sst2")
-    teacher.requires_grad_(False)
+    teacher = teacher.requires_grad_(False).to(device)
     batch, labels = real_batch(tokenizer, args.batch)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    batch, labels = {name: value.to(device) for name, value in batch.items()}, labels.to(device)
+    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads\n")
     compare_with_captum(teacher, batch, args.repeats)
     compare_training_steps(teacher, batch, labels, args.repeats)
 

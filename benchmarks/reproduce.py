@@ -19,7 +19,7 @@ Students use the task's preset (the AD-KD paper's released hyperparameters; ALP 
 6-12). Each finished run appends a row to ``<out>.csv``; rerunning skips the rows already there,
 so the study can be spread over several sittings. ``benchmarks/report_reproduce.py`` turns the
 CSV into the tables and plots of BENCHMARKS.md. On a machine with a GPU the same command runs
-there (``--bf16`` for bf16 autocast).
+there (``--precision``: auto picks bf16 or fp16 by GPU).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("KDVIZ_DATA_DIR"))
     parser.add_argument("--out", default="benchmarks/results/reproduce")
     parser.add_argument("--runs", default="runs/reproduce")
-    parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16 (kdviz.precision)")
     args = parser.parse_args()
 
     runs = Path(args.runs)
@@ -79,7 +79,7 @@ def main() -> None:
     if args.part in ("depth", "all"):
         plan += grid(args.tasks, DEPTH_METHODS, [3, 1], args.seeds[:1])
     rows = run_study(plan, teachers, out.with_suffix(".csv"), runs, quick=False, data_dir=args.data_dir,
-                     train_subset=SUBSETS, data_seed=42, epochs=args.epochs, logging_steps=50, bf16=args.bf16)
+                     train_subset=SUBSETS, data_seed=42, epochs=args.epochs, logging_steps=50, precision=args.precision)
     print(f"{len(rows)} runs in {out.with_suffix('.csv')}")
 
 

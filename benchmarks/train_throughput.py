@@ -8,7 +8,7 @@ sequence 128 real tokens, SST-2's preset per method (``kd``, ``alp``, ``adkd`` w
 m = 8, ``adkd+alp``), the teacher cache on (computed before timing, not timed). Each
 (size, method) runs in its own process: ``DistillationTrainer.train`` for one warm-up step and
 ``--steps`` timed steps (forward, loss, backward, clipping, AdamW); peak memory is
-``torch.cuda.max_memory_allocated`` on a GPU (bf16 autocast there) and the process's peak
+``torch.cuda.max_memory_allocated`` on a GPU (its automatic precision there) and the process's peak
 resident set on a CPU (Linux's ``VmHWM``, reset after the teacher cache is built, so both count the
 training steps only). Writes ``<out>.csv`` and prints a table.
 """
@@ -41,6 +41,7 @@ def measure(size: str, method: str, steps: int) -> dict:
 
     from kdviz.config import DistillConfig
     from kdviz.distill import training_arguments_for
+    from kdviz.precision import describe_precision
     from kdviz.distill_trainer import DistillationTrainer
     from kdviz.glue_trainer import glue_trainer_inputs
     from kdviz.models import build_student
@@ -59,7 +60,7 @@ def measure(size: str, method: str, steps: int) -> dict:
     teacher = teacher.eval().requires_grad_(False).to("cuda" if gpu else "cpu")
     student = build_student(teacher, student_layers)
     config = DistillConfig.from_dict({**preset(f"{name}/sst2"), "teacher": "random", "ig_steps": ig_steps,
-                                      "batch_size": BATCH, "bf16": gpu, "probe_size": 0})
+                                      "batch_size": BATCH, "probe_size": 0})  # precision auto: bf16/fp16 on GPUs
     rows = BATCH * (steps + 1)
     generator = torch.Generator().manual_seed(0)
     split = datasets.Dataset.from_dict({
@@ -98,7 +99,8 @@ def measure(size: str, method: str, steps: int) -> dict:
         trainer.train()
     seconds = clock.times[-1] - clock.times[0]
     peak = torch.cuda.max_memory_allocated() if gpu else peak_resident_set()
-    device = torch.cuda.get_device_name(0) + " bf16" if gpu else f"CPU ({torch.get_num_threads()} threads) fp32"
+    device = (torch.cuda.get_device_name(0) if gpu else f"CPU ({torch.get_num_threads()} threads)") + \
+        f" {describe_precision(config.precision)}"
     return {"size": size, "method": method, "device": device, "views": settings.views,
             "examples_per_s": round(steps * BATCH / seconds, 2), "peak_memory_gib": round(peak / 2**30, 2)}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kdviz.data import load_glue
 from kdviz.models import OFFLINE_TEACHER, build_student, load_classifier
+from kdviz.notebook import accelerator
 from kdviz.viz.widgets import AttributionView
 
 DEFAULT_GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
@@ -24,6 +25,7 @@ DEFAULT_GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
 
 def main() -> None:
     teacher, tokenizer = load_classifier(OFFLINE_TEACHER, "rte")
+    teacher = teacher.to(accelerator())  # the view moves each batch to the models and its results to the CPU
     student = build_student(teacher, num_layers=2).eval()
     dev = load_glue("rte", os.environ.get("KDVIZ_DATA_DIR", DEFAULT_GLUE), splits=("validation",))["validation"]
     view = AttributionView.from_models(teacher, student, tokenizer, dev, "rte", max_examples=40)

@@ -155,8 +155,9 @@ def load_classifier(
 
 class _NewHeadReportFilter(logging.Filter):
     """Drops transformers' weight-loading report when all it lists is a new classification head's
-    weights (``classifier.*``, missing) and pre-training heads left out (``cls.*``, unexpected). Any
-    other row keeps the report, as does a report whose format this does not recognise."""
+    weights (``classifier.*``, missing), pre-training heads left out (``cls.*``, unexpected) and the
+    ``position_ids`` buffer older checkpoints store (unexpected in transformers < 5.6). Any other row
+    keeps the report, as does a report whose format this does not recognise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -165,7 +166,8 @@ class _NewHeadReportFilter(logging.Filter):
         rows = [[cell.strip() for cell in line.split("|")] for line in message.splitlines() if line.count("|") >= 2]
         rows = [(key, status) for key, status, *_ in rows if key and key != "Key" and set(key) - set("-+")]
         expected = all((status == "MISSING" and key.startswith("classifier."))
-                       or (status == "UNEXPECTED" and key.startswith("cls.")) for key, status in rows)
+                       or (status == "UNEXPECTED" and (key.startswith("cls.") or key.endswith("position_ids")))
+                       for key, status in rows)
         return not (rows and expected)
 
 

@@ -38,6 +38,15 @@ def _view_box(children: list[widgets.Widget]) -> widgets.VBox:
     return box
 
 
+def _widget_bundle(widget: widgets.Widget, **kwargs) -> dict:
+    """A widget's display data: ipywidgets 8's ``_repr_mimebundle_``, or for 7.x (Colab's) the same
+    widget-view entry that 7.x publishes from ``_ipython_display_``."""
+    if hasattr(widget, "_repr_mimebundle_"):
+        return widget._repr_mimebundle_(**kwargs) or {}
+    return {"text/plain": repr(widget), "application/vnd.jupyter.widget-view+json": {
+        "version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
+
+
 def _fit_descriptions(controls: Iterable[widgets.Widget]) -> None:
     """Size each control's description to its text (buttons have no description width to set)."""
     for control in controls:
@@ -243,7 +252,7 @@ class AttributionView:
         return _view_box(rows)
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        bundle = _widget_bundle(self.widget, **kwargs)
         bundle["text/html"] = self.render_html()  # shown where no widget frontend runs
         return bundle
 
@@ -332,7 +341,7 @@ class LayerAttentionView:
     def _repr_mimebundle_(self, **kwargs):
         import base64
 
-        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        bundle = _widget_bundle(self.widget, **kwargs)
         bundle["image/png"] = base64.b64encode(self.image.value).decode()
         return bundle
 

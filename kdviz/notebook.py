@@ -106,11 +106,11 @@ def prepare_runs_dir(runs: str | Path) -> Path:
     """
     runs = Path(runs)
     if runs.is_relative_to(DRIVE_MOUNT) and not Path(DRIVE_MOUNT, "MyDrive").is_dir():
-        if importlib.util.find_spec("google.colab") is None:
+        try:
+            from google.colab import drive
+        except ImportError as error:
             raise ValueError(f"RUNS={str(runs)!r} is on Google Drive, which only a Colab kernel mounts: choose a "
-                             f"local folder.")
-        from google.colab import drive
-
+                             f"local folder.") from error
         drive.mount(DRIVE_MOUNT)
     runs.mkdir(parents=True, exist_ok=True)
     return runs

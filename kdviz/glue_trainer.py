@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from transformers import EvalPrediction, Trainer
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.utils.notebook import NotebookProgressCallback
@@ -115,9 +117,11 @@ def run_summary(trainer: Trainer, task: str | GlueTask, **extra) -> dict:
         **extra: further fields to put first (``model``, ``method_terms``...).
 
     Returns:
-        A JSON-ready dict; ``best`` holds the kept model's metrics and ``best_epoch`` its epoch.
+        A JSON-ready dict; ``best`` holds the kept model's metrics and ``best_epoch`` its epoch;
+        ``precision`` and ``device`` say what the training actually ran in and on.
     """
     task = get_task(task)
+    args = trainer.args
     history = epoch_history(trainer.state.log_history)  # before the final evaluation adds its own record
     best = trainer.evaluate()
     best_epoch = next((h["epoch"] for h in history if h["step"] == trainer.state.best_global_step), None)
@@ -133,4 +137,6 @@ def run_summary(trainer: Trainer, task: str | GlueTask, **extra) -> dict:
         "best_epoch": best_epoch,
         "best": {k.removeprefix("eval_"): v for k, v in best.items() if k != "epoch"},
         "best_checkpoint": Path(trainer.state.best_model_checkpoint or "").name or None,
+        "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+        "device": torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else args.device.type,
     }

@@ -28,6 +28,7 @@ def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
     assert run.config == config
     assert run.teacher.reference == str(tiny_teacher) and run.teacher.layers == 4
     assert run.metrics["best"]["accuracy"] == result["best"]["accuracy"]
+    assert (run.metrics["precision"], run.metrics["device"]) == ("fp32", "cpu")  # precision auto, resolved here
     history = run.metrics["history"]
     assert [h["epoch"] for h in history] == [1.0, 2.0]
     kept = next(h for h in history if h["epoch"] == run.metrics["best_epoch"])

@@ -80,7 +80,7 @@ def config_from_arguments(args: argparse.Namespace):
     if args.config:
         values.update(read_config_values(args.config))
     if args.bf16 is not None:
-        values["precision"] = "bf16" if args.bf16 else "fp32"
+        values["precision"] = _precision(args)
     values.update({name: value for name, value in vars(args).items()
                    if name in _CONFIG_FIELDS and value is not None})
     return DistillConfig.from_dict(values)
@@ -90,7 +90,9 @@ def _precision(args: argparse.Namespace) -> str:
     """``--precision``, or its older alias ``--bf16 true|false``."""
     if args.precision is not None:
         return args.precision
-    return "auto" if args.bf16 is None else "bf16" if args.bf16 else "fp32"
+    from kdviz.precision import precision_from_bf16
+
+    return "auto" if args.bf16 is None else precision_from_bf16(args.bf16)
 
 
 def _add_precision_arguments(parser: argparse.ArgumentParser, *, with_precision: bool = True) -> None:

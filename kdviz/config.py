@@ -22,7 +22,7 @@ from kdviz.layer_baselines import PKD_MAPPINGS
 from kdviz.loss_terms import TERMS, active_term_names
 from kdviz.losses import ATTRIBUTION_DISTANCES
 from kdviz.models import STRATEGIES
-from kdviz.precision import PRECISIONS
+from kdviz.precision import PRECISIONS, precision_from_bf16
 from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS
 from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the README's imports)
 from kdviz.tasks import get_task
@@ -167,11 +167,12 @@ class DistillConfig:
     def from_dict(cls, values: dict) -> "DistillConfig":
         """Build a config from field values; unknown fields are refused with the valid ones listed.
 
-        ``bf16: true`` (the field before ``precision``, in older run folders) reads as ``precision: bf16``.
+        ``bf16: true|false`` (the field before ``precision``, in older run folders) reads as
+        ``precision: bf16|fp32``, what it trained in.
         """
         values = dict(values)
         if "bf16" in values:
-            values.setdefault("precision", "bf16" if values.pop("bf16") else "auto")
+            values.setdefault("precision", precision_from_bf16(values.pop("bf16")))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

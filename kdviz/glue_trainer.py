@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from transformers import EvalPrediction, Trainer
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
-from transformers.utils.notebook import NotebookProgressCallback
+from transformers.trainer import DEFAULT_PROGRESS_CALLBACK  # the notebook one in a notebook (needs IPython)
+from transformers.trainer_callback import PrinterCallback
 
 from kdviz.tasks import GlueTask, compute_metrics, get_task
 
@@ -72,7 +71,7 @@ class GlueTrainer(Trainer):
 def without_progress_output(trainer: Trainer) -> Trainer:
     """Remove the ``Trainer``'s progress bars, notebook tables and printed logs (a notebook prints one
     line per run instead; the run folder keeps the history)."""
-    for callback in (PrinterCallback, ProgressCallback, NotebookProgressCallback):
+    for callback in (PrinterCallback, DEFAULT_PROGRESS_CALLBACK):
         trainer.remove_callback(callback)
     return trainer
 

@@ -43,6 +43,16 @@ def resolve_precision(precision: str = "auto", *, device: str | torch.device | N
     return precision
 
 
+def precision_from_bf16(bf16: bool) -> str:
+    """The precision the retired ``bf16`` switch meant (the ``--bf16`` alias, older config files):
+    bf16 autocast when on, fp32 when off."""
+    return "bf16" if bf16 else "fp32"
+
+
+def _has_tf32() -> bool:
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= BF16_MIN_CAPABILITY
+
+
 def precision_arguments(precision: str = "auto") -> dict:
     """``TrainingArguments`` fields for ``precision`` on this machine: ``bf16``, ``fp16`` and ``tf32``.
 
@@ -53,14 +63,10 @@ def precision_arguments(precision: str = "auto") -> dict:
         A dict to pass to ``TrainingArguments`` (fp16 brings the ``Trainer``'s loss scaling).
     """
     resolved = resolve_precision(precision)
-    tf32 = torch.cuda.is_available() and torch.cuda.get_device_capability() >= BF16_MIN_CAPABILITY
-    return {"bf16": resolved == "bf16", "fp16": resolved == "fp16", "tf32": True if tf32 else None}
+    return {"bf16": resolved == "bf16", "fp16": resolved == "fp16", "tf32": True if _has_tf32() else None}
 
 
 def describe_precision(precision: str = "auto") -> str:
     """A short phrase naming what ``precision`` will train in here, e.g. ``"fp16 autocast + loss scaling"``."""
-    resolved = resolve_precision(precision)
-    text = {"fp32": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast + loss scaling"}[resolved]
-    if precision_arguments(precision)["tf32"]:
-        text += ", TF32 matmuls"
-    return text
+    text = {"fp32": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast + loss scaling"}[resolve_precision(precision)]
+    return text + (", TF32 matmuls" if _has_tf32() else "")

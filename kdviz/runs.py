@@ -138,14 +138,12 @@ class LayerWeights:
     alpha: list[list[float]]
 
 
-class TeacherFolder:
-    """A fine-tuned teacher's folder: ``save_pretrained`` files plus kdviz's metrics and figure.
+class TrainedFolder:
+    """What a teacher folder and a run folder share: checkpoints while training, metrics written last.
 
     Args:
         path: the folder (it need not exist yet).
     """
-
-    SETTINGS = "finetune_settings.json"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -154,13 +152,20 @@ class TeacherFolder:
     def checkpoints_dir(self) -> Path:
         return self.path / CHECKPOINTS
 
+    def has_checkpoint(self) -> bool:
+        return any(self.checkpoints_dir.glob("checkpoint-*"))
+
+    def remove_checkpoints(self) -> None:
+        """Delete the optimiser checkpoints (a finished training keeps its best model without them)."""
+        shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
+
     @property
     def is_finished(self) -> bool:
-        """Whether a fine-tuning finished here (its metrics are written last)."""
+        """Whether a training finished here (its metrics are written last)."""
         return (self.path / METRICS).is_file()
 
     def read_metrics(self) -> dict | None:
-        """The fine-tuning result (``history``, ``best``...), or None for a folder kdviz did not write."""
+        """The training's result (``history``, ``best``...), or None for a folder kdviz did not write."""
         return _read_json(self.path / METRICS)
 
     def write_metrics(self, result: dict, table: str) -> None:
@@ -172,12 +177,19 @@ class TeacherFolder:
         """The markdown table of the best dev metrics."""
         return (self.path / METRICS_TABLE).read_text()
 
+    def _can_resume(self, started_alike: bool) -> bool:
+        """Whether a cut-off training left a checkpoint to continue from, ``started_alike`` the same settings."""
+        return not self.is_finished and self.has_checkpoint() and started_alike
+
+
+class TeacherFolder(TrainedFolder):
+    """A fine-tuned teacher's folder: ``save_pretrained`` files plus kdviz's metrics and figure."""
+
+    SETTINGS = "finetune_settings.json"
+
     @property
     def training_loss_figure(self) -> Path:
         return self.path / FIGURES / "training_loss.png"
-
-    def remove_checkpoints(self) -> None:
-        shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
 
     def write_settings(self, settings: dict) -> None:
         """Record what the fine-tuning was started with (written before training)."""
@@ -185,16 +197,11 @@ class TeacherFolder:
 
     def can_resume(self, settings: dict) -> bool:
         """Whether a cut-off fine-tuning with ``settings`` left a checkpoint here to continue from."""
-        return (not self.is_finished and any(self.checkpoints_dir.glob("checkpoint-*"))
-                and _read_json(self.path / self.SETTINGS) == settings)
+        return self._can_resume(_read_json(self.path / self.SETTINGS) == settings)
 
 
-class RunFolder:
-    """A distillation run's folder: every file name and the layout live here.
-
-    Args:
-        path: the folder (it need not exist yet).
-    """
+class RunFolder(TrainedFolder):
+    """A distillation run's folder: every file name and the layout live here."""
 
     CONFIG, TEACHER, STUDENT, OBJECTIVE = "config.yaml", "teacher.json", "student", "objective.safetensors"
     LOSS_TERMS, ALP_WEIGHTS = "history/loss_terms.jsonl", "history/alp_weights.jsonl"
@@ -204,16 +211,9 @@ class RunFolder:
     LARGE = (CHECKPOINTS, TEACHER_CACHE, STUDENT)
     """The parts that hold model weights: a study that only needs the scores drops them."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
     @property
     def student_dir(self) -> Path:
         return self.path / self.STUDENT
-
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.path / CHECKPOINTS
 
     @property
     def teacher_cache_dir(self) -> Path:
@@ -223,9 +223,6 @@ class RunFolder:
     def logs_dir(self) -> Path:
         """The logger's files (``report_to``: TensorBoard event files)."""
         return self.path / self.LOGS
-
-    def has_checkpoint(self) -> bool:
-        return any(self.checkpoints_dir.glob("checkpoint-*"))
 
     def read_config(self) -> DistillConfig | None:
         """The config the run was started with, or None for a folder without one."""
@@ -242,16 +239,7 @@ class RunFolder:
 
     def can_resume(self, config: DistillConfig) -> bool:
         """Whether a cut-off run of ``config`` left a checkpoint here to continue from."""
-        return not self.is_finished and self.has_checkpoint() and self.holds(config)
-
-    def remove_checkpoints(self) -> None:
-        """Delete the optimiser checkpoints (a finished run keeps its best student without them)."""
-        shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
-
-    @property
-    def is_finished(self) -> bool:
-        """Whether a run finished here (its metrics are written last)."""
-        return (self.path / METRICS).is_file()
+        return self._can_resume(self.holds(config))
 
     @property
     def loss_terms_figure(self) -> Path:
@@ -316,13 +304,6 @@ class RunFolder:
         path = self.path / self.OBJECTIVE
         return load_file(str(path)) if path.is_file() else {}
 
-    def write_metrics(self, result: dict, table: str) -> None:
-        _write_json(self.path / METRICS, result)
-        (self.path / METRICS_TABLE).write_text(table)
-
-    def metrics_table(self) -> str:
-        return (self.path / METRICS_TABLE).read_text()
-
     def remove_large_parts(self) -> None:
         """Delete the student, checkpoints and teacher cache (the scores, history and figures stay)."""
         for name in self.LARGE:
@@ -352,7 +333,7 @@ class RunFolder:
             folder=self,
             config=self.read_config(),
             teacher=self.teacher_info(),
-            metrics=_read_json(self.path / METRICS, {}),
+            metrics=self.read_metrics() or {},
             loss_terms=self.loss_terms(),
             alp_weights=self.layer_weights(),
             probe=[ProbeExample(**example) for example in _read_json(self.path / self.PROBE, [])],

@@ -102,3 +102,10 @@ def test_attribution_settings_resolve_the_views():
     assert (settings.views, settings.steps, settings.rule, settings.top_k, settings.step_chunk) == \
         ("gold", 4, "middle", 100, 2)
     assert config.attribution_settings(num_labels=3).views == "classes"
+
+
+def test_the_retired_bf16_field_reads_as_the_precision_it_trained_in():
+    base = {"task": "sst2", "teacher": "t", "w_kd": 1.0}
+    assert DistillConfig.from_dict({**base, "bf16": True}).precision == "bf16"
+    assert DistillConfig.from_dict({**base, "bf16": False}).precision == "fp32"
+    assert DistillConfig.from_dict(base).precision == "auto"

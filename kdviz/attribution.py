@@ -6,8 +6,9 @@ baseline is zero. For scales ``alpha_k`` and weights ``w_k`` of a Riemann rule::
     a = E * sum_k w_k * dF/dX |_{X = alpha_k E}
 
 With the released code's right rule and ``m = 1`` this is gradient x input. All ``m`` scaled copies
-of a batch, for every view, go through the network in one batched pass (optionally in chunks of
-steps). With ``create_graph=True`` the result stays differentiable with respect to every model
+of a batch go through the network in one batched pass (optionally in chunks of steps), and every
+view's gradient is taken through that same pass (one forward pass, one dropout mask, as the
+released code does for MNLI's per-class views). With ``create_graph=True`` the result stays differentiable with respect to every model
 parameter, embeddings included, which is what the student's attribution loss needs.
 
 Targets ("views"), always the example's own value so that each example's gradient is its own:
@@ -226,26 +227,28 @@ def integrated_gradients(
     with torch.enable_grad():
         for start in range(0, steps, chunk):
             scale = alphas[start:start + chunk]
-            copies = scale.numel() * num_views
-            # (S, V, B, L, H) scaled embedding outputs, flattened to one batch of S*V*B examples
-            scaled = (scale.view(-1, 1, 1, 1, 1) * embedded.unsqueeze(0).unsqueeze(0)).expand(
-                -1, num_views, -1, -1, -1)
+            copies = scale.numel()
+            # (S, B, L, H) scaled embedding outputs, flattened to one batch of S*B examples; every view
+            # is a target of this one forward pass (one dropout mask, as in the released code)
+            scaled = scale.view(-1, 1, 1, 1) * embedded.unsqueeze(0)
             if not create_graph:
                 scaled = scaled.detach().requires_grad_(True)
             flat = scaled.reshape(copies * batch, *embedded.shape[1:])
             with embedding_output_replaced(model, flat):
                 out = model(**{name: _repeat(value, copies) for name, value in inputs.items()},
                             output_hidden_states=output_hidden_states)
-            logits = out.logits.view(scale.numel(), num_views, batch, -1)
+            logits = out.logits.view(copies, 1, batch, -1).expand(-1, num_views, -1, -1)
             targets = view_targets(logits, labels, views)  # (S, V, B)
-            (grads,) = torch.autograd.grad(targets.sum(), flat, create_graph=create_graph)
-            grads = grads.view(scale.numel(), num_views, batch, *embedded.shape[1:])
+            grads = torch.stack([  # (S, V, B, L, H): one gradient per view through the shared graph
+                torch.autograd.grad(targets[:, v].sum(), flat, create_graph=create_graph,
+                                    retain_graph=create_graph or v < num_views - 1)[0].view(copies, batch,
+                                                                                             *embedded.shape[1:])
+                for v in range(num_views)], dim=1)
             total = total + torch.einsum("s,svblh->bvlh", weights[start:start + chunk], grads)
             if start + chunk >= steps and scale[-1] == 1:  # the unscaled input is a step: reuse it
                 logits_at_input = logits[-1, 0]
                 if output_hidden_states:
-                    hidden_at_input = tuple(h.view(scale.numel(), num_views, batch, *h.shape[1:])[-1, 0]
-                                            for h in out.hidden_states)
+                    hidden_at_input = tuple(h.view(copies, batch, *h.shape[1:])[-1] for h in out.hidden_states)
     if logits_at_input is None:
         out = model(**inputs, output_hidden_states=output_hidden_states)
         logits_at_input, hidden_at_input = out.logits, (out.hidden_states if output_hidden_states else None)

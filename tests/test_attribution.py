@@ -167,6 +167,16 @@ def test_three_class_multi_view_loss_is_the_sum_of_single_views():
     torch.testing.assert_close(total, singles)
 
 
+def test_per_class_views_share_one_forward_pass():
+    model = tiny_bert(num_labels=3).double()
+    batch, ids, mask, types = unpacked(True)
+    passes = []
+    handle = model.bert.encoder.register_forward_hook(lambda module, args, output: passes.append(len(args[0])))
+    integrated_gradients(model, batch, settings=ig("classes", 2), create_graph=True)
+    handle.remove()
+    assert passes == [2 * len(ids)]  # m scaled copies of the batch, not m x 3 views
+
+
 def test_two_class_normalised_views_are_identical():
     model = tiny_bert(num_labels=2).double()
     batch, ids, mask, types = unpacked(True)

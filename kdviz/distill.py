@@ -16,7 +16,7 @@ from kdviz.config import DistillConfig
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.distill_trainer import DistillationTrainer
 from kdviz.glue_trainer import glue_trainer_inputs, run_summary, without_progress_output
-from kdviz.models import build_student, load_classifier, load_teacher
+from kdviz.models import attention_for, build_student, load_classifier, load_teacher
 from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.precision import precision_arguments
 from kdviz.probe import Probe
@@ -59,13 +59,15 @@ def check_max_length(max_length: int, **models) -> None:
 
 
 def make_student(config: DistillConfig, teacher, teacher_tokenizer):
-    """The student: teacher layers copied, or a separate pre-trained model; plus its tokenizer."""
+    """The student (eager attention only when its attributions are trained) and its tokenizer:
+    teacher layers copied, or a separate pre-trained model."""
+    attention = attention_for(double_backward=config.beta > 0)
     if config.student_init == "teacher":
         layers = config.student_layer_indices
         student = build_student(teacher, None if layers else config.student_layers,
-                                strategy=config.layer_strategy, layers=layers)
+                                strategy=config.layer_strategy, layers=layers, attention=attention)
         return student, teacher_tokenizer
-    student, tokenizer = load_classifier(config.student_init, config.task)
+    student, tokenizer = load_classifier(config.student_init, config.task, attention=attention)
     return student.train(), tokenizer
 
 

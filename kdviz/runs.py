@@ -378,10 +378,10 @@ class Run:
         return self.folder.student_dir
 
     def load_student(self):
-        """The best student and its tokenizer (eager attention), in eval mode."""
+        """The best student and its tokenizer (fused attention: the views need first-order gradients), in eval mode."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        model = AutoModelForSequenceClassification.from_pretrained(self.student_dir, attn_implementation="eager")
+        model = AutoModelForSequenceClassification.from_pretrained(self.student_dir, attn_implementation="sdpa")
         return model.eval(), AutoTokenizer.from_pretrained(self.student_dir)
 
 

@@ -50,7 +50,7 @@ def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
     assert run.probe[0].tokens[0] == "[CLS]"
     student, tokenizer = run.load_student()
     assert student.config.num_hidden_layers == 2
-    exported = AutoModelForSequenceClassification.from_pretrained(run.student_dir, attn_implementation="eager")
+    exported = AutoModelForSequenceClassification.from_pretrained(run.student_dir, attn_implementation="sdpa")
     batch = tokenizer(["a charming film", "tedious"], return_tensors="pt", padding=True)
     with torch.no_grad():
         assert torch.equal(student(**batch).logits, exported.eval()(**batch).logits)
@@ -326,3 +326,13 @@ def test_a_logger_that_is_not_installed_is_refused_before_any_work(tiny_teacher,
     with pytest.raises(ValueError, match="needs the wandb package: pip install wandb"):
         distill(tiny_config(tiny_teacher, tmp_path / "wandb", report_to="wandb"))
     assert not (tmp_path / "wandb").exists()
+
+
+@pytest.mark.parametrize("method, kernel", [("kd", "sdpa"), ("alp", "sdpa"), ("adkd", "eager")])
+def test_students_run_eager_attention_only_when_their_attributions_are_trained(tiny_teacher, tmp_path, method,
+                                                                             kernel):
+    from kdviz.models import load_teacher
+
+    teacher, tokenizer = load_teacher(tiny_teacher, "sst2")
+    student, _ = kdviz.distill.make_student(tiny_config(tiny_teacher, tmp_path, method=method), teacher, tokenizer)
+    assert student.config._attn_implementation == kernel

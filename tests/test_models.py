@@ -5,6 +5,8 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from helpers import make_batch, tiny_bert
+from kdviz.attribution import AttributionSettings
+from kdviz.frozen_attribution import frozen_token_scores
 from kdviz.models import (ModelLoadError, build_student, is_eager, is_finetuned, load_classifier, load_model_config,
                           load_teacher, model_depth, select_layers)
 
@@ -80,13 +82,13 @@ def test_teacher_must_be_a_fine_tuned_classifier(offline_teacher_dir):
         load_teacher(offline_teacher_dir, "sst2")
 
 
-def test_teacher_is_frozen_eval_and_eager(tmp_path, offline_teacher_dir):
+def test_teacher_is_frozen_eval_and_fused(tmp_path, offline_teacher_dir):
     from transformers import AutoTokenizer
 
     tiny_bert().save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(tmp_path)
     teacher, tokenizer = load_teacher(tmp_path, "sst2")
-    assert is_eager(teacher) and not teacher.training
+    assert teacher.config._attn_implementation == "sdpa" and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())
     assert tokenizer.vocab_size == 30522
 
@@ -140,3 +142,44 @@ def test_a_new_head_is_not_reported_but_other_missing_weights_are(tmp_path, offl
     AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(tmp_path)
     reports = _load_reports(tmp_path)
     assert len(reports) == 1 and "bert.encoder.layer.1.output.dense.weight" in reports[0]
+
+
+def test_fused_attention_gives_the_eager_outputs_and_attributions(tmp_path, offline_teacher_dir):
+    from transformers import AutoTokenizer
+
+    tiny_bert(num_labels=3).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(offline_teacher_dir).save_pretrained(tmp_path)
+    fused, _ = load_classifier(tmp_path, "mnli")
+    eager, _ = load_classifier(tmp_path, "mnli", attention="eager")
+    assert fused.config._attn_implementation == "sdpa" and is_eager(eager)
+    ids = torch.randint(5, 100, (4, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    batch = {"input_ids": ids, "attention_mask": mask}
+    settings = AttributionSettings(views="classes", steps=3)
+    with_fused = frozen_token_scores(fused, batch, None, settings, output_hidden_states=True)
+    with_eager = frozen_token_scores(eager, batch, None, settings, output_hidden_states=True)
+    torch.testing.assert_close(with_fused.logits, with_eager.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(with_fused.scores, with_eager.scores, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(with_fused.hidden_states[-1], with_eager.hidden_states[-1], atol=1e-5, rtol=1e-4)
+
+
+def test_a_student_without_the_attribution_loss_trains_the_same_with_fused_attention():
+    from kdviz.losses import kd_loss
+
+    teacher = tiny_bert(num_labels=2, layers=4)
+    ids = torch.randint(5, 100, (4, 12))
+    mask = torch.ones_like(ids)
+    mask[2, 5:] = 0
+    with torch.no_grad():
+        teacher_logits = teacher(input_ids=ids, attention_mask=mask).logits
+    losses, grads = [], []
+    for attention in ("eager", "sdpa"):
+        student = build_student(teacher, 2, attention=attention).eval()
+        assert student.config._attn_implementation == attention
+        loss = kd_loss(student(input_ids=ids, attention_mask=mask).logits, teacher_logits, 2.0)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(student.bert.encoder.layer[0].attention.self.query.weight.grad)
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-4)

@@ -8,8 +8,10 @@ baseline is zero. For scales ``alpha_k`` and weights ``w_k`` of a Riemann rule::
 With the released code's right rule and ``m = 1`` this is gradient x input. All ``m`` scaled copies
 of a batch go through the network in one batched pass (optionally in chunks of steps), and every
 view's gradient is taken through that same pass (one forward pass, one dropout mask, as the
-released code does for MNLI's per-class views). With ``create_graph=True`` the result stays differentiable with respect to every model
-parameter, embeddings included, which is what the student's attribution loss needs.
+released code does for MNLI's per-class views). With ``create_graph=True`` the result stays
+differentiable with respect to every model parameter, embeddings included, which is what the
+student's attribution loss needs; there, chunks of steps bound the memory by recomputation (see
+``AttributionSettings.step_chunk``).
 
 Targets ("views"), always the example's own value so that each example's gradient is its own:
 
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
+import torch.utils.checkpoint
 
 RULES = ("right", "left", "middle", "trapezoid")
 
@@ -141,7 +144,12 @@ class AttributionSettings:
         rule: Riemann rule, see :func:`riemann_rule`.
         top_k: hidden dimensions kept per token before the norm (the teacher's K); None keeps all.
         step_chunk: at most this many steps per pass, to bound memory (all at once by default);
-            it changes how the work is split, not the result.
+            it changes how the work is split, not the result. On a trained student
+            (``create_graph``) each chunk's double-backward graph is rebuilt during the loss's
+            backward pass, one chunk at a time, with the same dropout masks (activation
+            recomputation: memory of one chunk instead of m steps, for about one more pass per
+            chunk), and the logits and hidden states for the other terms come from one more
+            forward pass at the unscaled input.
     """
 
     views: str | int = "gold"
@@ -211,49 +219,69 @@ def integrated_gradients(
     if create_graph:
         check_double_backward(model)
     inputs = model_inputs(inputs)
-    input_ids, attention_mask, token_type_ids = inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"]
-    steps, views = settings.steps, settings.views
-    alphas, weights = riemann_rule(steps, settings.rule)
-    batch = input_ids.shape[0]
-    num_views = len(view_names(views, model.config.num_labels))
-    embedded = model.base_model.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, H)
+    alphas, weights = riemann_rule(settings.steps, settings.rule)
+    num_views = len(view_names(settings.views, model.config.num_labels))
+    embedded = model.base_model.embeddings(input_ids=inputs["input_ids"],
+                                           token_type_ids=inputs["token_type_ids"])  # (B, L, H)
     if not create_graph:
         embedded = embedded.detach()
     alphas, weights = alphas.to(embedded), weights.to(embedded)
-    chunk = settings.step_chunk or steps
+    chunk = settings.step_chunk or settings.steps
     total = torch.zeros_like(embedded).unsqueeze(1).repeat(1, num_views, 1, 1)  # (B, V, L, H)
     logits_at_input = hidden_at_input = None
+    gradients = lambda scale, weight, graph, hidden: _weighted_gradients(
+        model, inputs, embedded, labels, settings.views, num_views, scale, weight, graph, hidden)
 
-    with torch.enable_grad():
-        for start in range(0, steps, chunk):
-            scale = alphas[start:start + chunk]
-            copies = scale.numel()
-            # (S, B, L, H) scaled embedding outputs, flattened to one batch of S*B examples; every view
-            # is a target of this one forward pass (one dropout mask, as in the released code)
-            scaled = scale.view(-1, 1, 1, 1) * embedded.unsqueeze(0)
-            if not create_graph:
-                scaled = scaled.detach().requires_grad_(True)
-            flat = scaled.reshape(copies * batch, *embedded.shape[1:])
-            with embedding_output_replaced(model, flat):
-                out = model(**{name: _repeat(value, copies) for name, value in inputs.items()},
-                            output_hidden_states=output_hidden_states)
-            logits = out.logits.view(copies, 1, batch, -1).expand(-1, num_views, -1, -1)
-            targets = view_targets(logits, labels, views)  # (S, V, B)
-            grads = torch.stack([  # (S, V, B, L, H): one gradient per view through the shared graph
-                torch.autograd.grad(targets[:, v].sum(), flat, create_graph=create_graph,
-                                    retain_graph=create_graph or v < num_views - 1)[0].view(copies, batch,
-                                                                                             *embedded.shape[1:])
-                for v in range(num_views)], dim=1)
-            total = total + torch.einsum("s,svblh->bvlh", weights[start:start + chunk], grads)
-            if start + chunk >= steps and scale[-1] == 1:  # the unscaled input is a step: reuse it
-                logits_at_input = logits[-1, 0]
-                if output_hidden_states:
-                    hidden_at_input = tuple(h.view(copies, batch, *h.shape[1:])[-1] for h in out.hidden_states)
+    for start in range(0, settings.steps, chunk):
+        scale, weight = alphas[start:start + chunk], weights[start:start + chunk]
+        if create_graph and chunk < settings.steps:
+            # bounded memory: the chunk's first-order pass now, its double-backward graph rebuilt
+            # during the loss's backward (one chunk at a time), with the same dropout masks
+            recomputed = lambda embedded, scale=scale, weight=weight: _weighted_gradients(
+                model, inputs, embedded, labels, settings.views, num_views, scale, weight,
+                torch.is_grad_enabled(), False)[0]
+            total = total + torch.utils.checkpoint.checkpoint(recomputed, embedded, use_reentrant=True)
+            continue
+        grads, logits, hidden = gradients(scale, weight, create_graph, output_hidden_states)
+        total = total + grads
+        if start + chunk >= settings.steps and scale[-1] == 1:  # the unscaled input is a step: reuse it
+            logits_at_input, hidden_at_input = logits[-1], hidden
     if logits_at_input is None:
         out = model(**inputs, output_hidden_states=output_hidden_states)
         logits_at_input, hidden_at_input = out.logits, (out.hidden_states if output_hidden_states else None)
     attributions = total * embedded.unsqueeze(1)
     return IntegratedGradientsOutput(attributions, logits_at_input, hidden_at_input)
+
+
+def _weighted_gradients(model, inputs, embedded, labels, views, num_views: int, scale: torch.Tensor,
+                        weight: torch.Tensor, create_graph: bool, output_hidden_states: bool):
+    """One chunk of S steps: ``sum_k w_k dF_v/dX`` at ``X = alpha_k E`` for every view v, from one forward pass.
+
+    Returns:
+        ``(grads, logits, hidden)``: (B, V, L, H) weighted gradients, (S, B, C) logits per step, and the
+        hidden states of the chunk's last step when ``output_hidden_states`` (else None).
+    """
+    copies, batch = scale.numel(), embedded.shape[0]
+    with torch.enable_grad():
+        # (S, B, L, H) scaled embedding outputs, flattened to one batch of S*B examples; every view
+        # is a target of this one forward pass (one dropout mask, as in the released code)
+        scaled = scale.view(-1, 1, 1, 1) * embedded.unsqueeze(0)
+        if not create_graph:
+            scaled = scaled.detach().requires_grad_(True)
+        flat = scaled.reshape(copies * batch, *embedded.shape[1:])
+        with embedding_output_replaced(model, flat):
+            out = model(**{name: _repeat(value, copies) for name, value in inputs.items()},
+                        output_hidden_states=output_hidden_states)
+        logits = out.logits.view(copies, batch, -1)
+        targets = view_targets(logits.unsqueeze(1).expand(-1, num_views, -1, -1), labels, views)  # (S, V, B)
+        grads = torch.stack([  # (S, V, B, L, H): one gradient per view through the shared graph
+            torch.autograd.grad(targets[:, v].sum(), flat, create_graph=create_graph,
+                                retain_graph=create_graph or v < num_views - 1)[0].view(copies, *embedded.shape)
+            for v in range(num_views)], dim=1)
+    hidden = None
+    if output_hidden_states:
+        hidden = tuple(h.view(copies, batch, *h.shape[1:])[-1] for h in out.hidden_states)
+    return torch.einsum("s,svblh->bvlh", weight, grads), logits, hidden
 
 
 def token_scores(attributions: torch.Tensor, attention_mask: torch.Tensor, top_k: int | None = None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The ``kdviz`` command: ``kdviz tasks``, ``kdviz finetune``, ``kdviz distill`` and ``kdviz reproduce``."""
+"""The ``kdviz`` command: ``kdviz tasks``, ``finetune``, ``distill``, ``reproduce`` and ``cache list|clear``."""
 
 from __future__ import annotations
 
@@ -62,6 +62,32 @@ def _reproduce(args: argparse.Namespace) -> int:
                             **overrides)
     print(f"\n{args.paper} paper, reproduced ({args.runs or 'runs/reproduce-' + args.paper}):\n")
     print(table)
+    return 0
+
+
+def _entries(count: int) -> str:
+    return f"{count} {'entry' if count == 1 else 'entries'}"
+
+
+def _cache(args: argparse.Namespace) -> int:
+    import time
+
+    from kdviz.cache_store import clear_entries, format_size, list_entries, resolve_cache_dir
+
+    folder = resolve_cache_dir(args.cache_dir)
+    if args.action == "clear":
+        cleared = clear_entries(folder, args.keys or None)
+        print(f"Removed {_entries(len(cleared))} from {folder}: freed {format_size(sum(e.size for e in cleared))}.")
+        return 0
+    entries = list_entries(folder)
+    print(f"{folder}: {_entries(len(entries))}, {format_size(sum(e.size for e in entries))} in total")
+    for entry in entries:
+        about = entry.description
+        source = " ".join(f"{name}={about[name]}" for name in ("task", "split", "subset", "max_length")
+                          if about.get(name) is not None)
+        print(f"  {entry.path.name[:12]}  {format_size(entry.size):>9}  "
+              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.modified))}  teacher={about.get('teacher', '?')} "
+              f"{source}  parts: {', '.join(entry.parts)}")
     return 0
 
 
@@ -193,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--epochs", type=float, help="student epochs instead of the paper's (a smoke test)")
     _add_precision_arguments(again)
     again.set_defaults(run=_reproduce)
+
+    cache = commands.add_parser("cache", help="show or free the teacher cache folder")
+    actions = cache.add_subparsers(dest="action", required=True)
+    for action, help_text in (("list", "list the entries, their sizes and parts"), ("clear", "delete entries")):
+        sub = actions.add_parser(action, help=help_text)
+        sub.add_argument("--cache-dir", help="the cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
+        sub.set_defaults(run=_cache, keys=[])
+    sub.add_argument("keys", nargs="*", help="only the entries whose key starts so (as list shows them); default all")
     return parser
 
 

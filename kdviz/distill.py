@@ -23,7 +23,7 @@ from kdviz.probe import Probe
 from kdviz.report import write_run_reports
 from kdviz.runs import RunFolder, TeacherInfo, check_output_dir
 from kdviz.tasks import get_task
-from kdviz.teacher_cache import load_or_compute_teacher_cache
+from kdviz.teacher_cache import load_or_build_teacher_cache
 from kdviz.teacher_outputs import TeacherOutputSource
 
 MODEL_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
@@ -130,15 +130,15 @@ def log_into_run_folder(trainer, run: RunFolder) -> None:
             callback.logging_dir = str(run.logs_dir)
 
 
-def _teacher_cache(config: DistillConfig, train, tokenizer, teacher, settings, run: RunFolder, write: bool,
+def _teacher_cache(config: DistillConfig, train, tokenizer, teacher, settings, needs: frozenset[str], write: bool,
                    progress: bool):
-    """The teacher cache of the training set, when the attribution term is on and caching is."""
-    if not (config.beta and config.teacher_cache):
+    """The teacher's cached outputs on the training set (None when caching is off or nothing is needed)."""
+    if not config.teacher_cache:
         return None
-    description = {"task": config.task, "split": "train", "subset": config.train_subset, "seed": config.subset_seed,
-                   "max_length": config.max_length}
-    return load_or_compute_teacher_cache(run.teacher_cache_dir, teacher, train, tokenizer, settings, description,
-                                         write=write, progress=progress)
+    description = {"teacher": config.teacher, "task": config.task, "split": "train", "subset": config.train_subset,
+                   "seed": config.subset_seed, "max_length": config.max_length}
+    return load_or_build_teacher_cache(teacher, train, tokenizer, needs, settings, description,
+                                       cache_dir=config.cache_dir, write=write, progress=progress)
 
 
 def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = False, callbacks=(),
@@ -146,8 +146,10 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     """Distil a student from a teacher as ``config`` says and write the run folder.
 
     Every input is checked (task, data, teacher, label count, tokenizers, output folder) before the
-    teacher cache or training starts. Under ``torchrun`` every process trains; process 0 alone
-    checks and writes the run folder, and computes the teacher cache before the others read it.
+    teacher cache or training starts. The teacher's outputs that the loss terms need are read from
+    the shared teacher cache (computed on first use), so the teacher runs no pass during training.
+    Under ``torchrun`` every process trains; process 0 alone checks and writes the run folder, and
+    computes the teacher cache before the others read it.
 
     Args:
         config: the run.
@@ -192,8 +194,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
                              replace=overwrite and not resume)
         encoded = tokenize_glue(data, tokenizer, task, config.max_length)
         encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
-        cache = _teacher_cache(config, encoded["train"], tokenizer, teacher.to(args.device), settings, run,
-                               write=main_process, progress=progress)
+        cache = _teacher_cache(config, encoded["train"], tokenizer, teacher.to(args.device), settings,
+                               model.objective.teacher_needs, write=main_process, progress=progress)
 
     trainer = DistillationTrainer(model=model, args=args, processing_class=tokenizer,
                                   teacher_outputs=TeacherOutputSource(teacher, settings, cache),
@@ -203,6 +205,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         probe = Probe.from_split(data[task.validation_splits[0]], tokenizer, task, config.probe_size, settings,
                                  config.max_length)
         run.write_probe(probe.examples, probe.scores(teacher, teacher=True))
+    if cache is not None or not model.objective.teacher_needs:
+        teacher.cpu()  # it runs no pass during training: the accelerator's memory goes to the student
     trainer.add_callback(RunHistoryCallback(run, trainer, probe))
     log_into_run_folder(trainer, run)
     if not progress:

@@ -38,7 +38,8 @@ class DistillationTrainer(GlueTrainer):
     def __init__(self, *args, teacher_outputs: TeacherOutputSource, **kwargs):
         super().__init__(*args, **kwargs)
         self.teacher_outputs = teacher_outputs
-        teacher_outputs.teacher.to(self.args.device)
+        if teacher_outputs.runs_teacher:
+            teacher_outputs.teacher.to(self.args.device)
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self.window_scalars: dict[str, float] = {}

@@ -73,7 +73,8 @@ class PatientDistillation(nn.Module):
 
         Args:
             student_hidden_states: M + 1 tensors of shape (B, L, H_s).
-            teacher_hidden_states: N + 1 tensors of shape (B, L, H_t); used without gradients.
+            teacher_hidden_states: N + 1 tensors of shape (B, L, H_t), or (B, 1, H_t): only [CLS] is
+                read; used without gradients.
 
         Returns:
             A scalar: the mean squared difference of the normalised (B, M - 1, H_t) [CLS] vectors
@@ -111,7 +112,8 @@ class CombinatorialDistillation(nn.Module):
 
         Args:
             student_hidden_states: M + 1 tensors of shape (B, L, H_s).
-            teacher_hidden_states: N + 1 tensors of shape (B, L, H_t); no gradient reaches the teacher.
+            teacher_hidden_states: N + 1 tensors of shape (B, L, H_t), or (B, 1, H_t): only [CLS] is
+                read; no gradient reaches the teacher.
 
         Returns:
             A scalar: sum over student layers of the MSE (mean over examples and dimensions)

@@ -1,7 +1,8 @@
 """The training objective's terms: each one named, weighted by a config field, and saying what it needs.
 
 A term declares what it reads from the teacher (``teacher_needs``) and from the student
-(``student_needs``): logits, token scores (AD-KD's normalised attributions) or hidden states. The
+(``student_needs``): logits, token scores (AD-KD's normalised attributions), the [CLS] vector of
+every layer (``CLS_STATES``) or every token's hidden states (``HIDDEN_STATES``). The
 trainer asks the teacher for exactly the union of what the active terms need, and the student runs
 its attribution pass only when a term needs its token scores. Adding a term is one class here,
 registered with :func:`register_term`, and one entry in :data:`kdviz.recipes.METHOD_PRESETS`;
@@ -22,7 +23,7 @@ from kdviz.layer_baselines import CombinatorialDistillation, PatientDistillation
 from kdviz.losses import annealed_temperature, attribution_loss, kd_loss, task_loss
 from kdviz.projection import LayerProjection
 
-LOGITS, TOKEN_SCORES, HIDDEN_STATES = "logits", "token_scores", "hidden_states"
+LOGITS, TOKEN_SCORES, CLS_STATES, HIDDEN_STATES = "logits", "token_scores", "cls_states", "hidden_states"
 
 
 @dataclass
@@ -32,12 +33,19 @@ class ModelOutputs:
     Attributes:
         logits: (B, C) logits (B, 1 for STS-B).
         token_scores: (B, V, L) normalised token scores per view (zero on padding).
-        hidden_states: ``output_hidden_states``: layers + 1 tensors of shape (B, L, H).
+        hidden_states: ``output_hidden_states``: layers + 1 tensors of shape (B, L, H); from the
+            teacher cache, when only ``CLS_STATES`` were asked for, (B, 1, H): the [CLS] position.
     """
 
     logits: torch.Tensor | None = None
     token_scores: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
+
+    def to(self, device: torch.device | str) -> "ModelOutputs":
+        """The same outputs on ``device``."""
+        move = lambda tensor: None if tensor is None else tensor.to(device, non_blocking=True)
+        hidden = None if self.hidden_states is None else tuple(move(h) for h in self.hidden_states)
+        return ModelOutputs(move(self.logits), move(self.token_scores), hidden)
 
 
 @dataclass
@@ -71,7 +79,8 @@ class LossTerm(nn.Module):
     Attributes:
         name: the term's name in logs (``loss_<name>``).
         weight_field: the :class:`~kdviz.config.DistillConfig` field that holds its weight.
-        teacher_needs: what it reads from the teacher (``LOGITS``, ``TOKEN_SCORES``, ``HIDDEN_STATES``).
+        teacher_needs: what it reads from the teacher (``LOGITS``, ``TOKEN_SCORES``, ``CLS_STATES``,
+            ``HIDDEN_STATES``).
         student_needs: what it reads from the student beyond its logits.
     """
 
@@ -176,12 +185,16 @@ class LayerProjectionTerm(LossTerm):
     """
 
     name, weight_field = "layer_projection", "lam"
-    teacher_needs = frozenset({HIDDEN_STATES})
     student_needs = frozenset({HIDDEN_STATES})
 
     def __init__(self, projection: LayerProjection):
         super().__init__()
         self.projection = projection
+
+    @property
+    def teacher_needs(self) -> frozenset[str]:
+        """The teacher's [CLS] vectors, or every token's for ``representation="tokens"``."""
+        return frozenset({CLS_STATES if self.projection.representation == "cls" else HIDDEN_STATES})
 
     @classmethod
     def from_config(cls, config, student_config, teacher_config):
@@ -213,13 +226,14 @@ def attention_spread(alpha: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 class LayerMatchingTerm(LossTerm):
-    """A term that matches student layers to teacher layers with a module of :mod:`kdviz.layer_baselines`.
+    """A term that matches student layers to teacher layers with a module of :mod:`kdviz.layer_baselines`
+    (both read the teacher's [CLS] vectors only).
 
     Args:
         matcher: called with the student's and the teacher's ``hidden_states``; returns the loss.
     """
 
-    teacher_needs = frozenset({HIDDEN_STATES})
+    teacher_needs = frozenset({CLS_STATES})
     student_needs = frozenset({HIDDEN_STATES})
 
     def __init__(self, matcher: nn.Module):

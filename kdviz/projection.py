@@ -205,7 +205,8 @@ class LayerProjection(nn.Module):
 
         Args:
             student_hidden_states: M + 1 tensors of shape (B, L, H_s), ``output_hidden_states``.
-            teacher_hidden_states: N + 1 tensors of shape (B, L, H_t); used without gradients.
+            teacher_hidden_states: N + 1 tensors of shape (B, L, H_t) (or (B, 1, H_t) for the ``"cls"``
+                representation, which reads position 0 only); used without gradients.
             attention_mask: (B, L), 1 for real tokens; needed for ``tokens``.
 
         Returns:

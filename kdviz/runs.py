@@ -19,7 +19,6 @@ Training writes a run folder through :class:`RunFolder`; views and reports read 
       figures/                    PNG figures
       checkpoints/                Trainer checkpoints (resume); removed when the run finishes unless
                                   keep_checkpoints is set
-      teacher_cache/              the teacher's cached logits and token scores
       logs/                       the logger's files (report_to: tensorboard)
 
     <teacher>/
@@ -74,11 +73,6 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> Path:
             f"--overwrite (overwrite=True) to replace it."
         )
     return path
-
-
-def teacher_cache_file(cache_dir: str | os.PathLike, key: str) -> Path:
-    """The file of the teacher cache with key ``key`` in ``cache_dir``."""
-    return Path(cache_dir) / f"teacher-{key[:16]}.safetensors"
 
 
 def _write_json(path: Path, value) -> None:
@@ -207,17 +201,13 @@ class RunFolder(TrainedFolder):
     LOSS_TERMS, ALP_WEIGHTS = "history/loss_terms.jsonl", "history/alp_weights.jsonl"
     PROBE, PROBE_TEACHER, PROBE_STUDENT = "history/probe.json", "history/probe_teacher.safetensors", \
         "history/probe_student"
-    TEACHER_CACHE, LOGS = "teacher_cache", "logs"
-    LARGE = (CHECKPOINTS, TEACHER_CACHE, STUDENT)
+    LOGS = "logs"
+    LARGE = (CHECKPOINTS, STUDENT)
     """The parts that hold model weights: a study that only needs the scores drops them."""
 
     @property
     def student_dir(self) -> Path:
         return self.path / self.STUDENT
-
-    @property
-    def teacher_cache_dir(self) -> Path:
-        return self.path / self.TEACHER_CACHE
 
     @property
     def logs_dir(self) -> Path:
@@ -231,9 +221,9 @@ class RunFolder(TrainedFolder):
 
     def holds(self, config: DistillConfig) -> bool:
         """Whether this folder was started with ``config`` (fields that do not change the training aside:
-        ``report_to``, ``keep_checkpoints``)."""
+        ``report_to``, ``keep_checkpoints``, ``cache_dir``)."""
         saved = self.read_config()
-        ignored = ("report_to", "keep_checkpoints")
+        ignored = ("report_to", "keep_checkpoints", "cache_dir")
         return saved is not None and all(getattr(saved, name) == getattr(config, name)
                                          for name in config.to_dict() if name not in ignored)
 
@@ -305,7 +295,7 @@ class RunFolder(TrainedFolder):
         return load_file(str(path)) if path.is_file() else {}
 
     def remove_large_parts(self) -> None:
-        """Delete the student, checkpoints and teacher cache (the scores, history and figures stay)."""
+        """Delete the student and checkpoints (the scores, history and figures stay)."""
         for name in self.LARGE:
             shutil.rmtree(self.path / name, ignore_errors=True)
 

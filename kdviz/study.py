@@ -84,7 +84,7 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
         runs_dir: run folders go to ``RUNS_DIR/<task>/<method>-<L>l-seed<S>``.
         quick: the quick scale of :mod:`kdviz.recipes` (default: ``KDVIZ_QUICK``).
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
-        keep_models: keep each run's student, checkpoints and teacher cache (large); by default only
+        keep_models: keep each run's student and checkpoints (large); by default only
             the metrics, history and figures stay.
         preset_for: a run's preset name or config values (default ``"METHOD/TASK"``), e.g. a paper's setup.
         score_metric: the metric a row records for a config (default: the task's main metric).

@@ -1,34 +1,51 @@
-"""The frozen teacher's logits and token scores, computed once per training set and kept on disk.
+"""Everything the frozen teacher gives the loss terms, computed once per teacher and training set, kept on disk.
 
-The teacher is frozen and in eval mode, so what AD-KD needs from it for a training example (its
-logits and its normalised token scores per view) never changes: it is computed once, batched,
-and reused every epoch. The file's key hashes the teacher's weights, the tokenised data (ids,
-segments, masks, labels, ``idx``), a description of where it came from (task, split, subset,
-max length) and the attribution settings, so a stale cache is never read. Files are written to a
-temporary name and renamed, so a write cut off midway leaves nothing that loads.
+The teacher is frozen and in eval mode, so its outputs for a training example never change: they
+are computed once, batched, and every run of every method and seed on the same teacher and data
+reads them (the shared cache folder of :mod:`kdviz.cache_store`). An entry's key hashes the
+teacher's weights, the tokenised data (ids, segments, masks, labels, ``idx``) and a description of
+where the data came from (task, split, subset, max length). An entry holds parts, each built when a
+run first needs it and read memory-mapped, so a cache of MNLI's or QQP's size need not fit in memory:
+
+- ``outputs``: ``idx`` (N,), each example's token offsets (N + 1,), the logits (N, C) in float32;
+- ``cls_states``: the [CLS] vector of every layer, embeddings included (N, layers + 1, H): ALP,
+  PKD and CKD read these;
+- ``token_states``: every real token's vectors of every layer (T, layers + 1, H), only when
+  ``alp_representation="tokens"`` asks for them;
+- ``scores-<settings>``: AD-KD's normalised token scores per view (T, V), one part per attribution
+  setting (views, IG steps, rule, top-K).
+
+Hidden states and token scores are stored in float16 (a relative error below 2**-11, about 5e-4;
+``tests/test_teacher_cache.py`` measures what it does to each loss term), unless a value is beyond
+float16's range, in which case that part is stored in float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
-from kdviz.attribution import AttributionSettings
+from kdviz.attribution import AttributionSettings, view_names
+from kdviz.cache_store import CacheEntry, format_size, resolve_cache_dir
 from kdviz.frozen_attribution import frozen_token_scores
-from kdviz.runs import teacher_cache_file
+from kdviz.loss_terms import CLS_STATES, HIDDEN_STATES, LOGITS, TOKEN_SCORES, ModelOutputs
 
 CACHE_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
+KIND = "teacher"
+"""The cache folder's subfolder of teacher entries."""
+FORMAT = 2
+OUTPUTS, CLS_PART, TOKENS_PART = "outputs", "cls_states", "token_states"
+FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
 def hash_model(model: torch.nn.Module) -> str:
@@ -56,147 +73,254 @@ def hash_dataset(dataset) -> str:
     return digest.hexdigest()
 
 
-def cache_key(teacher: torch.nn.Module, dataset, settings: AttributionSettings, description: dict) -> str:
-    """The key a cache file must carry to be used for this teacher, data and settings."""
-    parts = {"teacher": hash_model(teacher), "data": hash_dataset(dataset), "settings": settings.result_fields(),
-             "description": description, "format": 1}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cache_key(teacher: torch.nn.Module, dataset, description: dict) -> str:
+    """The key of the cache entry for this teacher and tokenised data (``description``: where it came from)."""
+    return _digest({"teacher": hash_model(teacher), "data": hash_dataset(dataset), "description": description,
+                    "format": FORMAT})
+
+
+def scores_part(settings: AttributionSettings) -> str:
+    """The name of the part that holds token scores for these attribution settings."""
+    return f"scores-{_digest(settings.result_fields())[:12]}"
+
+
+def parts_for(needs: frozenset[str], settings: AttributionSettings) -> list[str]:
+    """The parts an entry must hold to answer ``needs`` (see the module docstring)."""
+    parts = [OUTPUTS]
+    if HIDDEN_STATES in needs:
+        parts.append(TOKENS_PART)
+    elif CLS_STATES in needs:
+        parts.append(CLS_PART)
+    if TOKEN_SCORES in needs:
+        parts.append(scores_part(settings))
+    return parts
 
 
 class TeacherCache:
-    """Teacher logits and token scores per training example, looked up by the data set's ``idx``.
+    """The teacher's cached outputs per training example, looked up by the data set's ``idx``.
 
     Args:
-        logits: (N, C) teacher logits.
-        scores: (T, V) token scores of all examples' real tokens, concatenated.
-        offsets: (N + 1,) start of each example's tokens in ``scores``.
-        idx: (N,) the ``idx`` of each row.
-        key: the cache key.
+        arrays: ``idx`` (N,), ``offsets`` (N + 1,), ``logits`` (N, C), and optionally
+            ``cls_states`` (N, layers + 1, H), ``token_states`` (T, layers + 1, H) and ``scores``
+            (T, V); NumPy arrays, usually memory-mapped.
+        key: the entry's key.
+        path: the entry's folder (None when it was computed without being saved).
     """
 
-    def __init__(self, logits: torch.Tensor, scores: torch.Tensor, offsets: torch.Tensor, idx: torch.Tensor, key: str):
-        self.logits, self.scores, self.offsets, self.idx, self.key = logits, scores, offsets, idx, key
+    def __init__(self, arrays: dict[str, np.ndarray], key: str, path=None):
+        self.arrays, self.key, self.path = arrays, key, path
+        idx = torch.from_numpy(np.array(arrays["idx"], dtype=np.int64))
+        self.offsets = torch.from_numpy(np.array(arrays["offsets"], dtype=np.int64))
         self._row = torch.full((int(idx.max()) + 1 if len(idx) else 0,), -1, dtype=torch.long)
         self._row[idx] = torch.arange(len(idx))
 
     def __len__(self) -> int:
-        return len(self.idx)
+        return len(self.arrays["idx"])
 
-    def lookup(self, idx: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cached teacher outputs of a batch.
+    @property
+    def provides(self) -> frozenset[str]:
+        """What :meth:`lookup` returns (``LOGITS``, ``TOKEN_SCORES``, ``CLS_STATES``, ``HIDDEN_STATES``)."""
+        have = {LOGITS}
+        have |= {TOKEN_SCORES} if "scores" in self.arrays else set()
+        have |= {CLS_STATES} if "cls_states" in self.arrays else set()
+        have |= {CLS_STATES, HIDDEN_STATES} if "token_states" in self.arrays else set()
+        return frozenset(have)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the arrays it reads."""
+        return sum(array.nbytes for array in self.arrays.values())
+
+    def _per_token(self, name: str, rows: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, L, ...) values of the rows' real tokens, zero on padding."""
+        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
+        valid = torch.arange(length)[None, :] < lengths[:, None]  # (B, L)
+        positions = (starts[:, None] + torch.arange(length)[None, :])[valid]
+        values = torch.from_numpy(np.asarray(self.arrays[name][positions.numpy()])).float()
+        out = values.new_zeros(len(rows), length, *values.shape[1:])
+        out[valid] = values
+        return out
+
+    def lookup(self, idx: torch.Tensor, length: int) -> ModelOutputs:
+        """The cached teacher outputs of a batch, on the CPU in float32.
 
         Args:
             idx: (B,) the examples' ``idx`` values.
             length: L, the batch's padded length.
 
         Returns:
-            ``(logits, scores)`` of shapes (B, C) and (B, V, L); scores are zero on padding.
+            :class:`~kdviz.loss_terms.ModelOutputs`: logits (B, C); token scores (B, V, L), zero on
+            padding, when cached; hidden states as layers + 1 tensors of shape (B, L, H) when every
+            token's are cached, else (B, 1, H) holding the [CLS] position only, when those are.
+
+        Raises:
+            KeyError: an example that is not in the cache (another data set or subset).
         """
         idx = idx.cpu().long()
-        if idx.max() >= len(self._row) or (rows := self._row[idx]).min() < 0:
+        if len(idx) and (idx.max() >= len(self._row) or idx.min() < 0 or (self._row[idx]).min() < 0):
             raise KeyError("A batch holds examples that are not in the teacher cache (another data set or subset?).")
-        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
-        positions = torch.arange(length)
-        valid = positions[None, :] < lengths[:, None]  # (B, L)
-        gathered = self.scores[(starts[:, None] + positions[None, :]).clamp(max=len(self.scores) - 1)]  # (B, L, V)
-        scores = (gathered * valid[..., None]).permute(0, 2, 1)
-        return self.logits[rows], scores
-
-    def save(self, path: Path) -> None:
-        """Write atomically: a temporary file in the same folder, renamed when complete."""
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            save_file({"logits": self.logits, "scores": self.scores, "offsets": self.offsets, "idx": self.idx},
-                      str(temporary), metadata={"key": self.key})
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-
-    @classmethod
-    def load(cls, path: Path, key: str) -> "TeacherCache | None":
-        """Read a cache file if it exists and carries ``key``; None otherwise."""
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                if (handle.metadata() or {}).get("key") != key:
-                    return None
-                tensors = {name: handle.get_tensor(name) for name in ("logits", "scores", "offsets", "idx")}
-        except Exception:  # missing, cut off or unreadable for any reason: recompute it
-            return None
-        return cls(**tensors, key=key)
+        rows = self._row[idx]
+        logits = torch.from_numpy(np.asarray(self.arrays["logits"][rows.numpy()]))
+        scores = self._per_token("scores", rows, length).permute(0, 2, 1) if "scores" in self.arrays else None
+        hidden = None
+        if "token_states" in self.arrays:
+            hidden = self._per_token("token_states", rows, length).unbind(dim=2)
+        elif "cls_states" in self.arrays:
+            states = torch.from_numpy(np.asarray(self.arrays["cls_states"][rows.numpy()])).float()
+            hidden = states.unsqueeze(1).unbind(dim=2)
+        return ModelOutputs(logits, scores, hidden)
 
 
-@torch.no_grad()
-def compute_teacher_cache(
-    teacher: torch.nn.Module,
-    dataset,
-    tokenizer,
-    settings: AttributionSettings,
-    key: str = "",
-    batch_size: int = 64,
-    progress: bool = True,
-) -> TeacherCache:
-    """Run the teacher once over a tokenised data set (eval mode, batched, with a progress bar).
+@dataclass
+class _Plan:
+    """What one pass over the data computes and where each result goes."""
 
-    Args:
-        teacher: the frozen teacher.
-        dataset: tokenised split with ``input_ids``, ``attention_mask``, ``label``, ``idx``.
-        tokenizer: pads the batches.
-        settings: views, IG steps, Riemann rule, step chunk and top-K.
-        key: stored with the cache.
-        batch_size: examples per teacher pass.
-        progress: show the progress bar.
+    parts: list[str]
+    settings: AttributionSettings
+    states_dtype: np.dtype
 
-    Returns:
-        A :class:`TeacherCache`.
-    """
-    teacher.eval()
+
+class _BeyondFloat16(Exception):
+    """A hidden state does not fit in float16: store them in float32."""
+
+
+def _part_specs(part: str, num_examples: int, num_tokens: int, num_labels: int, layers: int, hidden: int,
+                num_views: int, states_dtype) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    if part == OUTPUTS:
+        return {"idx": ((num_examples,), np.int64), "offsets": ((num_examples + 1,), np.int64),
+                "logits": ((num_examples, num_labels), np.float32)}
+    if part == CLS_PART:
+        return {"cls_states": ((num_examples, layers, hidden), states_dtype)}
+    if part == TOKENS_PART:
+        return {"token_states": ((num_tokens, layers, hidden), states_dtype)}
+    return {"scores": ((num_tokens, num_views), np.float16)}
+
+
+def _for_storage(states: torch.Tensor, dtype) -> np.ndarray:
+    """Hidden states as a NumPy array of the storage dtype (refusing float16 for values beyond its range)."""
+    states = states.float().cpu().numpy()
+    if dtype == np.float16 and np.abs(states).max(initial=0) > FLOAT16_MAX:
+        raise _BeyondFloat16
+    return states.astype(dtype)
+
+
+def _fill(arrays: dict[str, np.ndarray], teacher, dataset, tokenizer, plan: _Plan, batch_size: int,
+          progress: bool) -> None:
+    """One batched pass of the teacher over ``dataset``, writing the plan's parts into ``arrays``."""
     columns = [c for c in CACHE_COLUMNS if c in dataset.column_names]
     loader = DataLoader(dataset.select_columns(columns), batch_size=batch_size,
                         collate_fn=DataCollatorWithPadding(tokenizer))
-    logits, scores, lengths, indices = [], [], [], []
-    for batch in tqdm(loader, desc="Teacher attributions (once)", unit="batch", disable=not progress):
-        mask = batch["attention_mask"]
-        result = frozen_token_scores(teacher, batch, batch.get("labels"), settings)
-        per_token = result.scores.float().cpu().permute(0, 2, 1)  # (B, L, V)
-        scores.append(per_token[mask.bool()])
-        lengths.append(mask.sum(-1))
-        logits.append(result.logits.float().cpu())
-        indices.append(batch["idx"].cpu())
-    lengths = torch.cat(lengths)
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
-    return TeacherCache(torch.cat(logits), torch.cat(scores), offsets, torch.cat(indices).long(), key)
+    wants_scores = any(part.startswith("scores-") for part in plan.parts)
+    wants_states = CLS_PART in plan.parts or TOKENS_PART in plan.parts
+    device = next(teacher.parameters()).device
+    row = token = 0
+    arrays["offsets"][0] = 0
+    for batch in tqdm(loader, desc="Teacher outputs (once)", unit="batch", disable=not progress):
+        inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
+        mask = batch["attention_mask"].bool()
+        if wants_scores:
+            result = frozen_token_scores(teacher, inputs, batch.get("labels"), plan.settings,
+                                         output_hidden_states=wants_states)
+            logits, scores, hidden = result.logits, result.scores, result.hidden_states
+        else:
+            with torch.no_grad():
+                out = teacher(**inputs, output_hidden_states=wants_states)
+            logits, scores, hidden = out.logits, None, out.hidden_states
+        size, tokens = len(mask), int(mask.sum())
+        arrays["idx"][row:row + size] = batch["idx"].numpy()
+        arrays["offsets"][row + 1:row + size + 1] = token + mask.sum(-1).cumsum(0).numpy()
+        arrays["logits"][row:row + size] = logits.float().cpu().numpy()
+        if scores is not None:
+            arrays["scores"][token:token + tokens] = scores.float().cpu().permute(0, 2, 1)[mask].numpy()
+        if wants_states:
+            stacked = torch.stack(hidden, dim=2)  # (B, L, layers + 1, H)
+            if "cls_states" in arrays:
+                arrays["cls_states"][row:row + size] = _for_storage(stacked[:, 0], plan.states_dtype)
+            if "token_states" in arrays:
+                arrays["token_states"][token:token + tokens] = _for_storage(stacked[mask.to(stacked.device)],
+                                                                            plan.states_dtype)
+        row, token = row + size, token + tokens
 
 
-def load_or_compute_teacher_cache(
-    cache_dir: str | os.PathLike,
+def _build(entry: CacheEntry | None, parts: list[str], teacher, dataset, tokenizer, settings, description: dict,
+           batch_size: int, progress: bool, states_dtype) -> dict[str, dict[str, np.ndarray]]:
+    """Compute ``parts`` in one pass; into ``entry``'s files when given, else into memory."""
+    lengths = [sum(mask) for mask in dataset["attention_mask"]]
+    config = teacher.config
+    shape = dict(num_examples=len(dataset), num_tokens=int(sum(lengths)), num_labels=config.num_labels,
+                 layers=config.num_hidden_layers + 1, hidden=config.hidden_size,
+                 num_views=len(view_names(settings.views, config.num_labels)), states_dtype=states_dtype)
+    specs = {part: _part_specs(part, **shape) for part in parts}
+    with contextlib.ExitStack() as stack:
+        if entry is None:
+            by_part = {part: {name: np.zeros(s, dtype=d) for name, (s, d) in spec.items()}
+                       for part, spec in specs.items()}
+        else:
+            by_part = {part: stack.enter_context(entry.write_part(part, spec, description))
+                       for part, spec in specs.items()}
+        arrays = {name: array for part_arrays in by_part.values() for name, array in part_arrays.items()}
+        if OUTPUTS not in parts:  # still written by the pass; only kept where asked for
+            arrays.update({name: np.zeros(s, dtype=d) for name, (s, d) in _part_specs(OUTPUTS, **shape).items()})
+        _fill(arrays, teacher, dataset, tokenizer, _Plan(parts, settings, states_dtype), batch_size, progress)
+    return by_part
+
+
+def load_or_build_teacher_cache(
     teacher: torch.nn.Module,
     dataset,
     tokenizer,
+    needs: frozenset[str],
     settings: AttributionSettings,
     description: dict,
     *,
+    cache_dir: str | os.PathLike | None = None,
     write: bool = True,
     batch_size: int = 64,
     progress: bool = True,
-) -> TeacherCache:
-    """The teacher cache for this teacher, data and settings: read from ``cache_dir`` or computed and saved.
+) -> TeacherCache | None:
+    """The teacher's outputs that ``needs`` asks for, for every example of ``dataset``: read from the
+    cache folder, with any missing part computed in one pass of the teacher and saved.
 
     Args:
-        cache_dir: folder of cache files (next to the run).
-        teacher, dataset, tokenizer, settings, batch_size, progress: as :func:`compute_teacher_cache`.
+        teacher: the frozen teacher (eval mode; any device).
+        dataset: tokenised split with ``input_ids``, ``attention_mask``, ``label``, ``idx``.
+        tokenizer: pads the batches.
+        needs: what the loss terms read from the teacher (``DistillationObjective.teacher_needs``).
+        settings: the teacher's attribution settings (views, steps, rule, top-K; used for token scores).
         description: where the data came from (task, split, subset, max length); part of the key.
-        write: save a computed cache (only process 0 of several writes; the others read its file).
+            Its ``"teacher"`` item, when present, only labels the entry (the weights are hashed).
+        cache_dir: the cache folder; None for ``$KDVIZ_CACHE`` or the user's cache folder.
+        write: save what is computed (only process 0 of several writes; the others read its files).
+        batch_size: examples per teacher pass.
+        progress: show a progress bar and where the cache is.
 
     Returns:
-        A :class:`TeacherCache` whose key matches.
+        A :class:`TeacherCache` (None when ``needs`` is empty: nothing to cache).
     """
-    key = cache_key(teacher, dataset, settings, description)
-    path = teacher_cache_file(cache_dir, key)
-    cached = TeacherCache.load(path, key)
-    if cached is not None:
-        return cached
-    cache = compute_teacher_cache(teacher, dataset, tokenizer, settings, key, batch_size, progress)
-    if write:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cache.save(path)
+    if not needs:
+        return None
+    label = {"teacher": description.get("teacher", "")}
+    description = {k: v for k, v in description.items() if k != "teacher"}
+    key = cache_key(teacher, dataset, description)
+    entry = CacheEntry(resolve_cache_dir(cache_dir) / KIND / key[:16], key)
+    wanted = parts_for(needs, settings)
+    found = {part: entry.read_part(part) for part in wanted}
+    missing = [part for part, arrays in found.items() if arrays is None]
+    if missing:
+        build = lambda dtype: _build(entry if write else None, missing, teacher.eval(), dataset, tokenizer, settings,
+                                     {**label, **description}, batch_size, progress, dtype)
+        try:
+            built = build(np.float16)
+        except _BeyondFloat16:
+            built = build(np.float32)
+        found.update({part: entry.read_part(part) if write else built[part] for part in missing})
+    arrays = {name: array for part_arrays in found.values() for name, array in part_arrays.items()}
+    cache = TeacherCache(arrays, key, entry.path if write else None)
+    if progress:
+        print(f"Teacher cache {key[:16]}: {', '.join(wanted)} ({format_size(cache.size)})"
+              f"{' in ' + str(entry.path) if write else ''}")
     return cache

@@ -10,6 +10,15 @@ from glue_fixtures import write_glue_fixtures
 from helpers import SHARED_GLUE, tiny_bert
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_kdviz_cache(tmp_path_factory) -> Path:
+    """Every test (and any command it starts) uses a teacher cache folder of the test session's own."""
+    folder = tmp_path_factory.mktemp("kdviz_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KDVIZ_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def glue_dir() -> Path:
     """The real GLUE files (SST-2, MRPC, RTE) from ../shared/glue."""

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from helpers import make_batch, tiny_bert
-from kdviz.attribution import AttributionSettings, integrated_gradients, riemann_rule, token_scores
+from kdviz.attribution import (AttributionSettings, embedding_output_replaced, integrated_gradients, riemann_rule,
+                               token_scores)
 from kdviz.captum_bridge import captum_embedding_attributions
 from kdviz.frozen_attribution import attribute
 from kdviz.losses import attribution_loss
@@ -87,6 +88,64 @@ def test_step_chunks_give_the_same_result():
     whole = attribute(model, batch, settings=ig("classes", 8)).attributions
     chunked = attribute(model, batch, settings=ig("classes", 8, step_chunk=3)).attributions
     torch.testing.assert_close(whole, chunked)
+
+
+def student_gradients(model, batch, labels, teacher, settings, hidden=False):
+    """The attribution loss (plus a hidden-state term when ``hidden``) and every parameter's gradient."""
+    model.zero_grad()
+    result = integrated_gradients(model, batch, labels, settings, create_graph=True, output_hidden_states=hidden)
+    loss = attribution_loss(teacher, token_scores(result.attributions, batch["attention_mask"]))
+    loss = loss + result.logits.pow(2).mean() + (result.hidden_states[-1].pow(2).mean() if hidden else 0)
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("rule", ["right", "middle"])
+def test_chunked_student_steps_recompute_to_the_same_loss_and_gradients(rule):
+    model = tiny_bert(num_labels=3).double()
+    batch, ids, mask, types = unpacked(True)
+    labels = torch.tensor([0, 2, 1])
+    teacher = token_scores(torch.rand(3, 3, 9, 32, dtype=torch.float64), mask)
+    whole_loss, whole = student_gradients(model, batch, labels, teacher, ig("classes", 4, rule), hidden=True)
+    chunk_loss, chunked = student_gradients(model, batch, labels, teacher, ig("classes", 4, rule, step_chunk=1),
+                                            hidden=True)
+    torch.testing.assert_close(chunk_loss, whole_loss)
+    assert chunked.keys() == whole.keys() and len(whole) > 10
+    for name in whole:
+        torch.testing.assert_close(chunked[name], whole[name], msg=name)
+
+
+def test_chunked_student_steps_replay_the_dropout_masks():
+    model = tiny_bert(num_labels=2, hidden_dropout_prob=0.3).double().train()
+    batch, ids, mask, types = unpacked(True)
+    labels = torch.tensor([0, 1, 1])
+    teacher = token_scores(torch.rand(3, 1, 9, 32, dtype=torch.float64), mask)
+    settings = ig("gold", 4, step_chunk=2)
+    torch.manual_seed(0)
+    loss, recomputed = student_gradients(model, batch, labels, teacher, settings)
+    # the same function with the graph kept (no recomputation) under the same random draws
+    torch.manual_seed(0)
+    model.zero_grad()
+    embedded = model.bert.embeddings(input_ids=ids, token_type_ids=types)
+    alphas, weights = riemann_rule(4)
+    total = 0
+    for start in (0, 2):
+        scale = alphas[start:start + 2].to(embedded)
+        flat = (scale.view(-1, 1, 1, 1) * embedded.unsqueeze(0)).reshape(-1, *embedded.shape[1:])
+        with embedding_output_replaced(model, flat):
+            logits = model(input_ids=ids.repeat(2, 1), attention_mask=mask.repeat(2, 1),
+                           token_type_ids=types.repeat(2, 1)).logits
+        targets = torch.nn.functional.cross_entropy(logits, labels.repeat(2), reduction="sum")
+        (grad,) = torch.autograd.grad(targets, flat, create_graph=True)
+        total = total + torch.einsum("s,sblh->blh", weights[start:start + 2].to(grad), grad.view(2, *embedded.shape))
+    logits_at_input = model(**batch).logits
+    kept = attribution_loss(teacher, token_scores((total * embedded).unsqueeze(1), mask))
+    kept = kept + logits_at_input.pow(2).mean()
+    kept.backward()
+    torch.testing.assert_close(loss, kept.detach())
+    for name, parameter in model.named_parameters():
+        if parameter.grad is not None:
+            torch.testing.assert_close(recomputed[name], parameter.grad, msg=name)
 
 
 def test_token_scores_top_k_norm_and_padding():

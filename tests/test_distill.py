@@ -14,6 +14,7 @@ import kdviz.distill
 import kdviz.loss_terms
 from helpers import REPO, tiny_bert, tiny_bert_config
 from helpers import tiny_run_config as tiny_config
+from kdviz.cache_store import list_entries
 from kdviz.config import DistillConfig
 from kdviz.distill import distill, distill_or_resume
 from kdviz.distill_trainer import NonFiniteLossError
@@ -56,17 +57,18 @@ def test_run_folder_round_trip(tiny_teacher, tmp_path, real_glue_env):
         assert torch.equal(student(**batch).logits, exported.eval()(**batch).logits)
     assert run.folder.metrics_table().startswith("| sst2 |") and run.folder.loss_terms_figure.is_file()
     assert run.folder.layer_attention_figure.is_file()
-    assert any(run.folder.teacher_cache_dir.glob("*.safetensors"))
+    assert any(entry.description["teacher"] == str(tiny_teacher) for entry in list_entries())
 
 
 def test_terms_can_be_switched_off(tiny_teacher, tmp_path, real_glue_env):
     distill(tiny_config(tiny_teacher, tmp_path / "kd", method="kd", epochs=1))
     run = load_run(tmp_path / "kd")
     assert {k for r in run.loss_terms for k in r if k.startswith("loss_")} == {"loss_ce", "loss_kd"}
-    assert run.alp_weights == [] and not run.folder.teacher_cache_dir.exists()
+    assert run.alp_weights == []
 
 
-def test_teacher_is_not_run_during_training_with_the_cache(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
+def counted_teacher_passes(monkeypatch) -> dict:
+    """Counts the teacher's forward passes while a training step runs (``during_training``)."""
     calls = {"during_training": 0, "training": False}
     original = kdviz.distill.load_teacher
 
@@ -76,19 +78,46 @@ def test_teacher_is_not_run_during_training_with_the_cache(tiny_teacher, tmp_pat
             lambda *a: calls.__setitem__("during_training", calls["during_training"] + calls["training"]))
         return teacher, tokenizer
 
-    class Window(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            calls["training"] = True
-
-        def on_step_end(self, *a, **k):
-            calls["training"] = False
-
     monkeypatch.setattr(kdviz.distill, "load_teacher", counted)
-    distill(tiny_config(tiny_teacher, tmp_path / "adkd", method="adkd", epochs=1), callbacks=[Window()])
+    return calls
+
+
+class TrainingStepWindow(TrainerCallback):
+    def __init__(self, calls):
+        self.calls = calls
+
+    def on_step_begin(self, *a, **k):
+        self.calls["training"] = True
+
+    def on_step_end(self, *a, **k):
+        self.calls["training"] = False
+
+
+@pytest.mark.parametrize("method, overrides", [
+    ("ft", {}), ("kd", {}), ("pkd", {}), ("ckd", {}), ("alp", {}), ("alp", {"alp_representation": "tokens"}),
+    ("adkd", {}), ("adkd+alp", {}), ("adkd+alp", {"views": "classes"})])
+def test_the_teacher_runs_no_pass_during_training_with_the_cache(tiny_teacher, tmp_path, real_glue_env, monkeypatch,
+                                                                 method, overrides):
+    calls = counted_teacher_passes(monkeypatch)
+    distill(tiny_config(tiny_teacher, tmp_path / "run", method=method, epochs=1, **overrides),
+            callbacks=[TrainingStepWindow(calls)])
     assert calls["during_training"] == 0
-    distill(tiny_config(tiny_teacher, tmp_path / "live", method="adkd", epochs=1, teacher_cache=False),
-            callbacks=[Window()])
-    assert calls["during_training"] == 4  # one teacher pass per step without the cache
+
+
+def test_without_the_cache_the_teacher_runs_every_step(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
+    calls = counted_teacher_passes(monkeypatch)
+    distill(tiny_config(tiny_teacher, tmp_path / "live", method="adkd+alp", epochs=1, teacher_cache=False),
+            callbacks=[TrainingStepWindow(calls)])
+    assert calls["during_training"] == 4  # one teacher pass per step (it gives scores and hidden states)
+
+
+def test_runs_of_several_methods_share_one_cache_entry(tiny_teacher, tmp_path, real_glue_env, monkeypatch):
+    cache = tmp_path / "cache"
+    for method in ("kd", "alp", "adkd", "adkd+alp"):
+        distill(tiny_config(tiny_teacher, tmp_path / method, method=method, epochs=1, cache_dir=str(cache)))
+    (entry,) = list_entries(cache)
+    assert entry.description["task"] == "sst2" and entry.description["subset"] == 64
+    assert entry.parts == sorted(["outputs", "cls_states", entry.parts[-1]]) and entry.parts[-1].startswith("scores-")
 
 
 class Interrupt(TrainerCallback):

@@ -7,9 +7,9 @@ import torch
 
 from helpers import tiny_bert_config
 from kdviz.config import DistillConfig
-from kdviz.loss_terms import (HIDDEN_STATES, LOGITS, TERMS, TOKEN_SCORES, AttributionTerm, KnowledgeDistillationTerm,
-                              LayerProjectionTerm, LossContext, ModelOutputs, TaskTerm, active_term_names,
-                              attention_spread)
+from kdviz.loss_terms import (CLS_STATES, HIDDEN_STATES, LOGITS, TERMS, TOKEN_SCORES, AttributionTerm,
+                              KnowledgeDistillationTerm, LayerProjectionTerm, LossContext, ModelOutputs, TaskTerm,
+                              active_term_names, attention_spread)
 from kdviz.losses import attribution_loss, kd_loss, task_loss
 from kdviz.recipes import preset
 
@@ -18,7 +18,12 @@ def test_registry_order_and_needs():
     assert list(TERMS) == ["ce", "kd", "attribution", "layer_projection", "pkd", "ckd"]
     assert TaskTerm.teacher_needs == frozenset() and KnowledgeDistillationTerm.teacher_needs == {LOGITS}
     assert AttributionTerm.teacher_needs == AttributionTerm.student_needs == {TOKEN_SCORES}
-    assert LayerProjectionTerm.teacher_needs == LayerProjectionTerm.student_needs == {HIDDEN_STATES}
+    assert LayerProjectionTerm.student_needs == {HIDDEN_STATES}
+    assert TERMS["pkd"].teacher_needs == TERMS["ckd"].teacher_needs == {CLS_STATES}  # both read [CLS] only
+    student, teacher = tiny_bert_config(layers=2), tiny_bert_config(layers=4)
+    for representation, needs in (("cls", CLS_STATES), ("tokens", HIDDEN_STATES)):
+        config = DistillConfig.from_dict({**preset("alp/sst2"), "alp_representation": representation})
+        assert LayerProjectionTerm.from_config(config, student, teacher).teacher_needs == {needs}
 
 
 @pytest.mark.parametrize("method, terms", [("ft", ["ce"]), ("kd", ["ce", "kd"]), ("pkd", ["ce", "kd", "pkd"]),

@@ -21,7 +21,9 @@ def test_the_objective_holds_the_active_terms_with_their_weights():
     objective = objective_for("adkd+alp", student, teacher)
     assert list(objective.terms) == ["ce", "kd", "attribution", "layer_projection"]
     assert objective.weights == {"ce": 0.2, "kd": 0.8, "attribution": 1.0, "layer_projection": 1.0}
-    assert objective.teacher_needs == {"logits", "token_scores", "hidden_states"}
+    assert objective.teacher_needs == {"logits", "token_scores", "cls_states"}
+    assert objective_for("alp", student, teacher, alp_representation="tokens").teacher_needs == {"logits",
+                                                                                                "hidden_states"}
     assert objective_for("kd", student, teacher).student_needs == frozenset()
 
 

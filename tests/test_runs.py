@@ -6,7 +6,7 @@ import torch
 from kdviz.config import DistillConfig
 from kdviz.recipes import preset
 from kdviz.runs import (LayerWeights, OutputExistsError, ProbeExample, ProbeScores, RunFolder, TeacherFolder,
-                        TeacherInfo, check_output_dir, load_run, teacher_cache_file)
+                        TeacherInfo, check_output_dir, load_run)
 
 
 def written_run(path, steps=(2, 4, 6)) -> RunFolder:
@@ -83,4 +83,3 @@ def test_objective_parameters_round_trip(tmp_path):
     linear = torch.nn.Linear(3, 2)
     run.save_objective(linear)
     torch.testing.assert_close(run.load_objective()["weight"], linear.weight.detach())
-    assert teacher_cache_file(tmp_path, "abcdef" * 8).parent == tmp_path

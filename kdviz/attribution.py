@@ -22,6 +22,7 @@ Targets ("views"), always the example's own value so that each example's gradien
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -229,20 +230,22 @@ def integrated_gradients(
     chunk = settings.step_chunk or settings.steps
     total = torch.zeros_like(embedded).unsqueeze(1).repeat(1, num_views, 1, 1)  # (B, V, L, H)
     logits_at_input = hidden_at_input = None
-    gradients = lambda scale, weight, graph, hidden: _weighted_gradients(
-        model, inputs, embedded, labels, settings.views, num_views, scale, weight, graph, hidden)
+    per_chunk = functools.partial(_weighted_gradients, model, inputs, labels=labels, views=settings.views,
+                                  num_views=num_views)
 
     for start in range(0, settings.steps, chunk):
         scale, weight = alphas[start:start + chunk], weights[start:start + chunk]
         if create_graph and chunk < settings.steps:
-            # bounded memory: the chunk's first-order pass now, its double-backward graph rebuilt
-            # during the loss's backward (one chunk at a time), with the same dropout masks
-            recomputed = lambda embedded, scale=scale, weight=weight: _weighted_gradients(
-                model, inputs, embedded, labels, settings.views, num_views, scale, weight,
-                torch.is_grad_enabled(), False)[0]
+            # bounded memory: the chunk's first-order pass now (grad mode is off inside the checkpoint's
+            # first call), its double-backward graph rebuilt during the loss's backward (grad mode on),
+            # one chunk at a time, with the same dropout masks
+            recomputed = lambda embedded, scale=scale, weight=weight: per_chunk(
+                embedded, scale=scale, weight=weight, create_graph=torch.is_grad_enabled(),
+                output_hidden_states=False)[0]
             total = total + torch.utils.checkpoint.checkpoint(recomputed, embedded, use_reentrant=True)
             continue
-        grads, logits, hidden = gradients(scale, weight, create_graph, output_hidden_states)
+        grads, logits, hidden = per_chunk(embedded, scale=scale, weight=weight, create_graph=create_graph,
+                                          output_hidden_states=output_hidden_states)
         total = total + grads
         if start + chunk >= settings.steps and scale[-1] == 1:  # the unscaled input is a step: reuse it
             logits_at_input, hidden_at_input = logits[-1], hidden

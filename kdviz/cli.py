@@ -57,6 +57,8 @@ def _reproduce(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None}
     if _precision(args) != "auto":
         overrides["precision"] = _precision(args)
+    if args.cache_dir:
+        overrides["cache_dir"] = args.cache_dir
     table = reproduce_paper(args.paper, args.tasks, runs_dir=args.runs, seeds=args.seeds, teachers=teachers,
                             student_init=args.student_init, data_dir=args.data_dir, tolerance=args.tolerance,
                             **overrides)
@@ -217,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--train-subset", type=int, help="training examples per task (a smoke test; default all)")
     again.add_argument("--eval-subset", type=int, help="dev examples per task (a smoke test; default all)")
     again.add_argument("--epochs", type=float, help="student epochs instead of the paper's (a smoke test)")
+    again.add_argument("--cache-dir", help="teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
     _add_precision_arguments(again)
     again.set_defaults(run=_reproduce)
 

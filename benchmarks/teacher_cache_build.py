@@ -1,0 +1,74 @@
+"""Build time and size on disk of the teacher cache for the full SST-2 training set, and an MNLI estimate.
+
+    KDVIZ_DATA_DIR=../shared/glue python benchmarks/teacher_cache_build.py [--teacher offline-minilm]
+
+The offline teacher (6 layers, 384 wide; a classifier head is added when it has none: the speed
+does not depend on its weights) over SST-2's 67,349 training sentences (max length 128), batch
+64, into a fresh cache folder, once per set of needs: KD (logits), ALP/PKD/CKD (logits and the
+[CLS] vector of every layer), AD-KD + ALP (those and the token scores, m = 1, the gold view).
+Then one epoch of batch-32 lookups in shuffled order from the last cache (what training reads
+per step). Prints a table, and an estimate for MNLI's 392,702 pairs from the per-token build time
+and per-example size measured here (the mean MNLI pair length is an assumption, printed with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import torch
+
+from kdviz.attribution import AttributionSettings
+from kdviz.cache_store import format_size, list_entries
+from kdviz.data import load_glue, tokenize_glue
+from kdviz.loss_terms import CLS_STATES, LOGITS, TOKEN_SCORES
+from kdviz.models import load_classifier
+from kdviz.teacher_cache import load_or_build_teacher_cache
+
+NEEDS = {"kd": frozenset({LOGITS}), "alp / pkd / ckd": frozenset({LOGITS, CLS_STATES}),
+         "adkd+alp": frozenset({LOGITS, CLS_STATES, TOKEN_SCORES})}
+MNLI_PAIRS, MNLI_MEAN_TOKENS = 392_702, 40  # the mean tokenised pair length is an assumption
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", default="offline-minilm")
+    parser.add_argument("--data-dir", default=os.environ.get("KDVIZ_DATA_DIR"))
+    args = parser.parse_args()
+    teacher, tokenizer = load_classifier(args.teacher, "sst2")
+    train = tokenize_glue(load_glue("sst2", args.data_dir, splits=("train",)), tokenizer, "sst2", 128)["train"]
+    tokens = sum(map(len, train["input_ids"]))
+    settings = AttributionSettings(views="gold", steps=1, top_k=teacher.config.hidden_size)
+    print(f"SST-2 train: {len(train)} sentences, {tokens} tokens (mean {tokens / len(train):.1f}); "
+          f"teacher {args.teacher}, {torch.get_num_threads()} CPU threads\n")
+    print(f"{'needs':16} {'build s':>8} {'size':>9}  parts")
+    rows = {}
+    for name, needs in NEEDS.items():
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            cache = load_or_build_teacher_cache(teacher, train, tokenizer, needs, settings, {"task": "sst2"},
+                                                cache_dir=folder, progress=False)
+            seconds = time.perf_counter() - start
+            (entry,) = list_entries(folder)
+            rows[name] = (seconds, entry.size)
+            print(f"{name:16} {seconds:>8.1f} {format_size(entry.size):>9}  {', '.join(entry.parts)}", flush=True)
+            if name == "adkd+alp":
+                order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+                idx = torch.tensor(train["idx"])[order]
+                start = time.perf_counter()
+                for batch in idx.split(32):
+                    cache.lookup(batch, 64)
+                lookup = time.perf_counter() - start
+    print(f"\nOne epoch of lookups (batch 32, shuffled, from the adkd+alp cache): {lookup:.1f} s "
+          f"({1000 * lookup / len(idx.split(32)):.2f} ms a batch)")
+    seconds, size = rows["adkd+alp"]
+    mnli_tokens = MNLI_PAIRS * MNLI_MEAN_TOKENS
+    print(f"MNLI estimate (adkd+alp needs, 3 views; {MNLI_PAIRS} pairs, assumed mean {MNLI_MEAN_TOKENS} tokens): "
+          f"build about {seconds / tokens * mnli_tokens / 60:.0f} min here (the 3 views share the pass), size about "
+          f"{format_size(size / len(train) * MNLI_PAIRS)} for this teacher's width and depth")
+
+
+if __name__ == "__main__":
+    main()

@@ -250,6 +250,8 @@ def _build(entry: CacheEntry | None, parts: list[str], teacher, dataset, tokeniz
            batch_size: int, progress: bool, states_dtype) -> dict[str, dict[str, np.ndarray]]:
     """Compute ``parts`` in one pass; into ``entry``'s files when given, else into memory."""
     lengths = [sum(mask) for mask in dataset["attention_mask"]]
+    # shortest first: batches of similar lengths carry little padding (rows are found by idx, in any order)
+    dataset = dataset.select(np.argsort(lengths, kind="stable"))
     config = teacher.config
     shape = dict(num_examples=len(dataset), num_tokens=int(sum(lengths)), num_labels=config.num_labels,
                  layers=config.num_hidden_layers + 1, hidden=config.hidden_size,

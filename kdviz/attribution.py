@@ -309,3 +309,21 @@ def token_scores(attributions: torch.Tensor, attention_mask: torch.Tensor, top_k
     squares = magnitude.pow(2).sum(dim=-1) * mask
     per_token = torch.where(squares > 0, squares, torch.ones_like(squares)).sqrt() * (squares > 0)
     return per_token / per_token.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(per_token.dtype).tiny)
+
+
+def signed_token_scores(attributions: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """One signed score per token: the sum of its attribution over the hidden dimensions (captum's
+    usual summary), L2-normalised over real tokens. For display: AD-KD trains on :func:`token_scores`.
+
+    Args:
+        attributions: (..., L, H), for example (B, V, L, H).
+        attention_mask: (B, L); padding scores are exactly zero.
+
+    Returns:
+        (..., L) scores with unit L2 norm over each example's real tokens; positive tokens push
+        towards the view's target, negative ones away from it.
+    """
+    mask = attention_mask.to(attributions.dtype)
+    mask = mask.view(mask.shape[0], *([1] * (attributions.dim() - 3)), mask.shape[-1])
+    summed = attributions.sum(dim=-1) * mask
+    return summed / summed.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(summed.dtype).tiny)

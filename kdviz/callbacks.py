@@ -10,8 +10,8 @@ from kdviz.runs import LayerWeights, RunFolder
 
 class RunHistoryCallback(TrainerCallback):
     """At each logged step: the total loss, learning rate and what the terms logged (each term, the KD
-    temperature, the ALP weights' entropy and top-2 gap), the ALP weights of the window, the probe's
-    student scores.
+    temperature, the ALP weights' entropy and top-2 gap), the ALP weights of the window, the student's
+    agreement with the teacher on the probe set and the saved probe examples' student scores.
 
     Only process 0 writes or deletes anything; on resume it first drops what was written after the
     checkpoint.
@@ -39,5 +39,7 @@ class RunHistoryCallback(TrainerCallback):
         if alpha is not None:
             self.run.append_layer_weights(LayerWeights(state.global_step, alpha.tolist()))
         if self.probe is not None:
-            student = self.trainer.model.student
-            self.run.write_probe_student(state.global_step, self.probe.scores(student))
+            scores = self.probe.scores(self.trainer.model.student)
+            if self.probe.saved:
+                self.run.write_probe_student(state.global_step, self.probe.saved_part(scores))
+            self.run.append_agreement({"step": state.global_step, "epoch": state.epoch, **self.probe.agreement(scores)})

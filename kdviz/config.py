@@ -93,7 +93,10 @@ class DistillConfig:
     seed: int = _field(42, "random seed", minimum=0)
     data_seed: int | None = _field(None, "seed of the subset draws (default: seed)", minimum=0)
     logging_steps: int = _field(20, "steps between history records", minimum=1)
-    probe_size: int = _field(8, "dev examples whose attributions are recorded", minimum=0)
+    probe_size: int = _field(8, "dev examples whose attributions are saved at each logged step (for the views)",
+                             minimum=0)
+    agreement_size: int = _field(256, "dev examples on which teacher-student rationale agreement is measured at "
+                                      "each logged step (0: only on the probe_size examples)", minimum=0)
     precision: str = _field("auto", "auto (bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPUs), fp32, "
                                     "bf16 or fp16", choices=PRECISIONS)
     report_to: str = _field("none", "where the loss terms are also logged: none, tensorboard or wandb",

@@ -201,10 +201,11 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
                                   teacher_outputs=TeacherOutputSource(teacher, settings, cache),
                                   **glue_trainer_inputs(encoded, task))
     probe = None
-    if config.probe_size and main_process:
-        probe = Probe.from_split(data[task.validation_splits[0]], tokenizer, task, config.probe_size, settings,
-                                 config.max_length)
-        run.write_probe(probe.examples, probe.scores(teacher, teacher=True))
+    if (config.probe_size or config.agreement_size) and main_process:
+        probe = Probe.from_split(data[task.validation_splits[0]], tokenizer, task,
+                                 max(config.probe_size, config.agreement_size), settings, config.max_length,
+                                 saved=config.probe_size)
+        run.write_probe(probe.examples[:probe.saved], probe.score_teacher(teacher))
     if cache is not None or not model.objective.teacher_needs:
         teacher.cpu()  # it runs no pass during training: the accelerator's memory goes to the student
     trainer.add_callback(RunHistoryCallback(run, trainer, probe))

@@ -84,6 +84,38 @@ def write_loss_terms_figure(path: Path, records: list[dict], title: str) -> Path
     return path
 
 
+def agreement_figure(curves: dict[str, list[dict]], title: str | None = None):
+    """The student's agreement with the teacher's token scores over training, one panel per measure.
+
+    Args:
+        curves: line label (a run, a method) -> its agreement records (``Run.agreement``: dicts with
+            ``step`` and each of :data:`kdviz.agreement.MEASURES`).
+        title: figure title.
+
+    Returns:
+        A matplotlib ``Figure`` with three panels (cosine, Spearman, top-k overlap) on a 0-1 scale
+        (Spearman from -1), one line per label.
+    """
+    from matplotlib.figure import Figure
+
+    from kdviz.agreement import MEASURES, TOP_K
+
+    figure = Figure(figsize=(10, 3), dpi=100, layout="constrained")
+    panels = figure.subplots(1, len(MEASURES), sharex=True)
+    for axes, measure in zip(panels, MEASURES):
+        for label, records in curves.items():
+            axes.plot([r["step"] for r in records], [r[measure] for r in records], marker=".", label=label)
+        axes.set_title({"top_k_overlap": f"top-{TOP_K} overlap"}.get(measure, measure))
+        axes.set_xlabel("training step")
+        axes.set_ylim(-1.02 if measure == "spearman" else 0, 1.02)
+        axes.grid(alpha=0.3)
+    panels[0].set_ylabel("teacher-student agreement")
+    panels[-1].legend(fontsize=8)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
 def write_figure(path: Path, figure) -> Path:
     """Save a matplotlib figure as PNG (its folder is created) and return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +125,8 @@ def write_figure(path: Path, figure) -> Path:
 
 def write_run_reports(run: RunFolder, config, result: dict, objective) -> None:
     """A finished run's metrics (JSON and a table with the teacher's row when its folder has kdviz
-    metrics) and figures: the loss terms, and the last window's layer-attention weights.
+    metrics) and figures: the loss terms, the rationale agreement, and the last window's layer-attention
+    weights.
 
     Args:
         run: the run folder.
@@ -111,6 +144,11 @@ def write_run_reports(run: RunFolder, config, result: dict, objective) -> None:
     rows[f"student ({'+'.join(config.method_terms)})"] = result["best"]
     run.write_metrics(result, format_metrics_table(rows, task))
     write_loss_terms_figure(run.loss_terms_figure, run.loss_terms(), title=f"{task.name}: distillation loss terms")
+    agreement = run.agreement()
+    if agreement:
+        write_figure(run.agreement_figure, agreement_figure(
+            {"+".join(config.method_terms): agreement},
+            title=f"{task.name}: student vs teacher token scores on {agreement[-1]['examples']} dev examples"))
     weights, term = run.layer_weights(), objective.term("layer_projection")
     if weights and term is not None:
         projection = term.projection

@@ -13,9 +13,11 @@ Training writes a run folder through :class:`RunFolder`; views and reports read 
       metrics.md                  the best metrics as a markdown table (the teacher's row too)
       history/loss_terms.jsonl    one line per logged step: step, epoch, each loss term (ALP: entropy, top-2 gap)
       history/alp_weights.jsonl   one line per logged step: alpha averaged over the logging window
-      history/probe.json          the probe set: dev idx, text, tokens, label
-      history/probe_teacher.safetensors      teacher token scores of the probe set (fixed)
-      history/probe_student/step-<N>.safetensors  student token scores of the probe set at step N
+      history/agreement.jsonl     one line per logged step: the student's agreement with the teacher's token
+                                  scores on the probe set (agreement_size dev examples): cosine, Spearman, top-k
+      history/probe.json          the saved probe examples (probe_size): dev idx, text, tokens, label
+      history/probe_teacher.safetensors      teacher token scores of the saved probe examples (fixed)
+      history/probe_student/step-<N>.safetensors  their student token scores at step N
       figures/                    PNG figures
       checkpoints/                Trainer checkpoints (resume); removed when the run finishes unless
                                   keep_checkpoints is set
@@ -198,7 +200,8 @@ class RunFolder(TrainedFolder):
     """A distillation run's folder: every file name and the layout live here."""
 
     CONFIG, TEACHER, STUDENT, OBJECTIVE = "config.yaml", "teacher.json", "student", "objective.safetensors"
-    LOSS_TERMS, ALP_WEIGHTS = "history/loss_terms.jsonl", "history/alp_weights.jsonl"
+    LOSS_TERMS, ALP_WEIGHTS, AGREEMENT = "history/loss_terms.jsonl", "history/alp_weights.jsonl", \
+        "history/agreement.jsonl"
     PROBE, PROBE_TEACHER, PROBE_STUDENT = "history/probe.json", "history/probe_teacher.safetensors", \
         "history/probe_student"
     LOGS = "logs"
@@ -236,6 +239,10 @@ class RunFolder(TrainedFolder):
         return self.path / FIGURES / "loss_terms.png"
 
     @property
+    def agreement_figure(self) -> Path:
+        return self.path / FIGURES / "agreement.png"
+
+    @property
     def layer_attention_figure(self) -> Path:
         """The last logging window's ALP weights (runs with the layer-projection term)."""
         return self.path / FIGURES / "layer_attention.png"
@@ -255,6 +262,10 @@ class RunFolder(TrainedFolder):
     def append_layer_weights(self, weights: LayerWeights) -> None:
         _append_jsonl(self.path / self.ALP_WEIGHTS, asdict(weights))
 
+    def append_agreement(self, record: dict) -> None:
+        """One logged step's teacher-student agreement on the probe set (``step``, ``cosine``...)."""
+        _append_jsonl(self.path / self.AGREEMENT, record)
+
     def write_probe(self, examples: list[ProbeExample], teacher: ProbeScores) -> None:
         _write_json(self.path / self.PROBE, [asdict(example) for example in examples])
         self._save_scores(self.path / self.PROBE_TEACHER, teacher)
@@ -270,7 +281,7 @@ class RunFolder(TrainedFolder):
 
     def truncate_history(self, step: int) -> None:
         """Drop every history record written after ``step`` (a run resumed from that checkpoint)."""
-        for name in (self.LOSS_TERMS, self.ALP_WEIGHTS):
+        for name in (self.LOSS_TERMS, self.ALP_WEIGHTS, self.AGREEMENT):
             path = self.path / name
             if path.is_file():
                 kept = [record for record in _read_jsonl(path) if record["step"] <= step]
@@ -307,6 +318,9 @@ class RunFolder(TrainedFolder):
     def loss_terms(self) -> list[dict]:
         return _read_jsonl(self.path / self.LOSS_TERMS)
 
+    def agreement(self) -> list[dict]:
+        return _read_jsonl(self.path / self.AGREEMENT)
+
     def layer_weights(self) -> list[LayerWeights]:
         return [LayerWeights(**record) for record in _read_jsonl(self.path / self.ALP_WEIGHTS)]
 
@@ -326,6 +340,7 @@ class RunFolder(TrainedFolder):
             metrics=self.read_metrics() or {},
             loss_terms=self.loss_terms(),
             alp_weights=self.layer_weights(),
+            agreement=self.agreement(),
             probe=[ProbeExample(**example) for example in _read_json(self.path / self.PROBE, [])],
             probe_teacher=ProbeScores(**load_file(str(probe_teacher))) if probe_teacher.is_file() else None,
             probe_student={step: ProbeScores(**load_file(str(file)))
@@ -344,6 +359,8 @@ class Run:
         metrics: ``metrics.json`` (per-evaluation ``history``, ``best``, ``best_epoch``...).
         loss_terms: one dict per logged step (``step``, ``epoch``, ``loss_<term>``...).
         alp_weights: one :class:`LayerWeights` per logged step.
+        agreement: one dict per logged step: the student's agreement with the teacher on the probe set
+            (``step``, ``epoch``, ``cosine``, ``spearman``, ``top_k_overlap``, ``examples``).
         probe: the probe examples.
         probe_teacher: the teacher's probe scores (P, V, L) and logits.
         probe_student: logged step -> the student's probe scores and logits.
@@ -355,6 +372,7 @@ class Run:
     metrics: dict
     loss_terms: list[dict] = field(default_factory=list)
     alp_weights: list[LayerWeights] = field(default_factory=list)
+    agreement: list[dict] = field(default_factory=list)
     probe: list[ProbeExample] = field(default_factory=list)
     probe_teacher: ProbeScores | None = None
     probe_student: dict[int, ProbeScores] = field(default_factory=dict)

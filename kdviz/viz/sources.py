@@ -18,8 +18,8 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from kdviz.attribution import AttributionSettings, view_targets
-from kdviz.frozen_attribution import frozen_token_scores
+from kdviz.attribution import AttributionSettings, signed_token_scores, token_scores, view_targets
+from kdviz.frozen_attribution import attribute, frozen_token_scores
 from kdviz.runs import Run, load_run
 
 INPUT_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
@@ -57,6 +57,7 @@ class AttributionSource(Protocol):
         steps_choices: the IG step counts offered (one: fixed by the run).
         view_names: the attribution views to choose from (one: fixed), in index order.
         captum: whether captum's methods can be compared.
+        signed: whether signed token scores can be shown.
         training_steps: the logged training steps to replay, or None for live models.
     """
 
@@ -65,14 +66,16 @@ class AttributionSource(Protocol):
     steps_choices: tuple[int, ...]
     view_names: list[str]
     captum: bool
+    signed: bool
     training_steps: list[int] | None
 
     def probabilities(self, training_step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Teacher and student class probabilities (N, C) of every example."""
 
     def scores(self, index: int, who: str, view: int, steps: int, method: str = "kdviz",
-               training_step: int | None = None) -> np.ndarray:
-        """Normalised token scores (L,) of example ``index`` for ``who`` (``"teacher"``/``"student"``)."""
+               training_step: int | None = None, signed: bool = False) -> np.ndarray:
+        """Normalised token scores (L,) of example ``index`` for ``who`` (``"teacher"``/``"student"``):
+        AD-KD's magnitudes, or with ``signed`` the attribution summed over hidden dimensions."""
 
 
 class LiveAttributionSource:
@@ -88,7 +91,7 @@ class LiveAttributionSource:
     """
 
     steps_choices = (1, 8, 32)
-    captum = True
+    captum = signed = True
     training_steps = None
 
     def __init__(self, teacher, student, tokenizer, dataset, task, max_length: int = 128, top_k: int | None = None):
@@ -128,22 +131,27 @@ class LiveAttributionSource:
             return "gold", torch.tensor([float(self.examples[index].label)])
         return view, None
 
-    def scores(self, index, who, view, steps, method="kdviz", training_step=None):
-        key = (index, who, view, steps, method)
+    def scores(self, index, who, view, steps, method="kdviz", training_step=None, signed=False):
+        key = (index, who, view, steps, method, signed)
         if key not in self._cache:
             model, inputs = self.models[who], self.examples[index].inputs
             views, labels = self._target(index, view)
-            if method == "kdviz":
+            if method == "kdviz" and not signed:
                 settings = AttributionSettings(views=views, steps=steps, top_k=self.top_k if who == "teacher" else None)
                 values = frozen_token_scores(model, inputs, labels, settings).scores[0, 0]
+            elif method == "kdviz":
+                device = next(model.parameters()).device
+                attribution = attribute(model, {k: v.to(device) for k, v in inputs.items()},
+                                        None if labels is None else labels.to(device),
+                                        AttributionSettings(views=views, steps=steps))
+                values = signed_token_scores(attribution.attributions, attribution.attention_mask)[0, 0]
             else:
-                values = self._captum_scores(model, inputs, views, labels, method, steps)
+                values = self._captum_scores(model, inputs, views, labels, method, steps, signed)
             self._cache[key] = values.cpu().numpy()
         return self._cache[key]
 
     @staticmethod
-    def _captum_scores(model, inputs, views, labels, method, steps) -> torch.Tensor:
-        from kdviz.attribution import token_scores
+    def _captum_scores(model, inputs, views, labels, method, steps, signed) -> torch.Tensor:
         from kdviz.captum_bridge import captum_embedding_attributions
 
         device = next(model.parameters()).device
@@ -156,7 +164,8 @@ class LiveAttributionSource:
 
         raw = captum_embedding_attributions(model, inputs["input_ids"], inputs["attention_mask"],
                                             inputs.get("token_type_ids"), target, method=method, steps=max(steps, 2))
-        return token_scores(raw.detach().unsqueeze(1), inputs["attention_mask"])[0, 0]
+        summary = signed_token_scores if signed else token_scores
+        return summary(raw.detach().unsqueeze(1), inputs["attention_mask"])[0, 0]
 
 
 class RunAttributionSource:
@@ -169,7 +178,7 @@ class RunAttributionSource:
         ValueError: the run recorded no probe attributions (``probe_size`` 0).
     """
 
-    captum = False
+    captum = signed = False  # a run records AD-KD's scores only
 
     def __init__(self, run: Run | str):
         self.run = load_run(run) if not isinstance(run, Run) else run
@@ -187,7 +196,7 @@ class RunAttributionSource:
         step = training_step or self.training_steps[-1]
         return probabilities(self.run.probe_teacher.logits), probabilities(self.run.probe_student[step].logits)
 
-    def scores(self, index, who, view, steps, method="kdviz", training_step=None):
+    def scores(self, index, who, view, steps, method="kdviz", training_step=None, signed=False):
         recorded = self.run.probe_teacher if who == "teacher" else \
             self.run.probe_student[training_step or self.training_steps[-1]]
         length = len(self.examples[index].tokens)

@@ -17,7 +17,8 @@ from typing import Iterable
 import ipywidgets as widgets
 import numpy as np
 
-from kdviz.viz.render import (agreement_scores, attribution_comparison_html, attribution_figure,
+from kdviz.agreement import token_agreement
+from kdviz.viz.render import (attribution_comparison_html, attribution_figure,
                               layer_attention_figure, layer_attention_small_multiples)
 from kdviz.viz.sources import (AttributionSource, LayerAttentionData, LiveAttributionSource, RunAttributionSource,
                                layer_attention_from_models, layer_attention_from_run)
@@ -36,6 +37,13 @@ def _view_box(children: list[widgets.Widget]) -> widgets.VBox:
     box = widgets.VBox([widgets.HTML(_LABEL_STYLE)] + children)
     box.add_class("kdviz-widget")
     return box
+
+
+def _wrote(path: Path) -> str:
+    """The status line after an export: where the file went."""
+    import html
+
+    return f"wrote <code>{html.escape(str(path.resolve()))}</code>"
 
 
 def _widget_bundle(widget: widgets.Widget, **kwargs) -> dict:
@@ -90,6 +98,7 @@ class AttributionView:
             "captum": widgets.Dropdown(options=CAPTUM_CHOICES if source.captum else ("none",), description="captum",
                                        disabled=not source.captum),
             "merge_words": widgets.Checkbox(value=False, description="merge word pieces"),
+            "signed": widgets.Checkbox(value=False, description="signed scores", disabled=not source.signed),
             "export_png": widgets.Button(description="export PNG"),
             "export_html": widgets.Button(description="export HTML"),
         }
@@ -105,7 +114,7 @@ class AttributionView:
         self.order: list[int] = list(range(len(self.examples)))
         for name in ("label", "correctness", "order"):
             self.controls[name].observe(lambda change: self._refilter(), names="value")
-        for name in ("example", "view", "steps", "captum", "merge_words", "training_step"):
+        for name in ("example", "view", "steps", "captum", "merge_words", "signed", "training_step"):
             if name in self.controls:
                 self.controls[name].observe(lambda change: self.refresh(), names="value")
         self.controls["previous"].on_click(lambda _: self.step(-1))
@@ -165,13 +174,13 @@ class AttributionView:
     def disagreement(self, index: int) -> float:
         """1 - cosine between teacher and student scores of an example (current view and steps)."""
         teacher, student = self.scores(index, "teacher"), self.scores(index, "student")
-        return 1.0 - agreement_scores(teacher, student)["cosine"]
+        return 1.0 - token_agreement(teacher, student)["cosine"]
 
     def scores(self, index: int, who: str, method: str = "kdviz") -> np.ndarray:
         """Token scores (L,) of an example under the current view, IG steps and training step."""
         step = self.controls["training_step"].value if "training_step" in self.controls else None
         return self.source.scores(index, who, self.controls["view"].value, self.controls["steps"].value, method,
-                                  training_step=step)
+                                  training_step=step, signed=self.controls["signed"].value)
 
     def step(self, offset: int) -> None:
         """Move the example slider by ``offset`` (the previous/next buttons)."""
@@ -187,7 +196,7 @@ class AttributionView:
             return "<p>No example matches the filters.</p>"
         example, i = self.examples[self.index], self.index
         teacher, student = self.scores(i, "teacher"), self.scores(i, "student")
-        agreement = agreement_scores(teacher, student)
+        agreement = token_agreement(teacher, student)
         name = lambda label: self.label_names[int(label)] if self.label_names else f"{float(label):.2f}"
         predicted = lambda probs: (f"{name(probs[i].argmax())} ({probs[i].max():.2f})" if probs.shape[-1] > 1
                                    else f"{probs[i, 0]:.2f}")
@@ -198,7 +207,8 @@ class AttributionView:
                   f"<p>agreement: cosine {agreement['cosine']:.3f} · Spearman {agreement['spearman']:.3f} · "
                   f"top-3 overlap {agreement['top_k_overlap']:.2f}</p>")
         heatmap = attribution_comparison_html(example.tokens, teacher, student,
-                                              merge_words=self.controls["merge_words"].value)
+                                              merge_words=self.controls["merge_words"].value,
+                                              signed=self.controls["signed"].value)
         return f'<div class="kdviz-attribution-view">{header}{heatmap}{self._captum_html()}</div>'
 
     def _captum_html(self) -> str:
@@ -208,14 +218,15 @@ class AttributionView:
         example, i = self.examples[self.index], self.index
         teacher, student = self.scores(i, "teacher", method), self.scores(i, "student", method)
         return attribution_comparison_html(example.tokens, teacher, student, title=f"captum {method}",
-                                           merge_words=self.controls["merge_words"].value)
+                                           merge_words=self.controls["merge_words"].value,
+                                           signed=self.controls["signed"].value)
 
     def figure(self):
         """The current example's heatmaps as a matplotlib figure."""
         example = self.examples[self.index]
         return attribution_figure(example.tokens, self.scores(self.index, "teacher"),
                                   self.scores(self.index, "student"), title=" ║ ".join(example.text)[:100],
-                                  merge_words=self.controls["merge_words"].value)
+                                  merge_words=self.controls["merge_words"].value, signed=self.controls["signed"].value)
 
     def refresh(self) -> None:
         """Re-render the current state into ``self.html``."""
@@ -227,6 +238,7 @@ class AttributionView:
         path = Path(path or self.export_dir / f"attribution-{self.index}.png")
         path.write_bytes(_png_bytes(self.figure()))
         self.last_export["png"] = path
+        self.status.value = _wrote(path)
         return path
 
     def export_html(self, path: str | Path | None = None) -> Path:
@@ -235,6 +247,7 @@ class AttributionView:
         path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>kdviz attribution</title></head>'
                         f'<body>{self.render_html()}</body></html>', encoding="utf-8")
         self.last_export["html"] = path
+        self.status.value = _wrote(path)
         return path
 
     @property
@@ -245,7 +258,7 @@ class AttributionView:
         wrap = widgets.Layout(flex_flow="row wrap")
         rows = [widgets.HBox([c["previous"], c["example"], c["next"]], layout=wrap),
                 widgets.HBox([c["label"], c["correctness"], c["order"]], layout=wrap),
-                widgets.HBox([c["view"], c["steps"], c["captum"], c["merge_words"]], layout=wrap)]
+                widgets.HBox([c["view"], c["steps"], c["captum"], c["merge_words"], c["signed"]], layout=wrap)]
         if "training_step" in c:
             rows.append(c["training_step"])
         rows += [self.status, self.html, widgets.HBox([c["export_png"], c["export_html"]])]

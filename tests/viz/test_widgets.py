@@ -53,8 +53,26 @@ def test_attribution_view_controls_update_state_and_html(live_view):
     assert gaps == sorted(gaps, reverse=True)
     view.controls["captum"].value = "input_x_gradient"
     assert "captum input_x_gradient" in view.html.value
+    view.controls["signed"].value = True  # captum's rows follow the switch too
+    assert "signed score" in view.html.value
     view.controls["captum"].value = "none"
+    view.controls["signed"].value = False
     view.controls["order"].value = "data set order"
+
+
+def test_signed_scores_sum_the_attribution_over_hidden_dimensions(live_view):
+    from kdviz.attribution import AttributionSettings, signed_token_scores
+    from kdviz.frozen_attribution import attribute
+
+    source, index = live_view.source, 2
+    example = source.examples[index]
+    expected = attribute(source.models["student"], example.inputs, None, AttributionSettings(views=1, steps=8))
+    signed = source.scores(index, "student", 1, 8, signed=True)
+    summed = expected.attributions[0, 0].sum(-1)
+    np.testing.assert_allclose(signed, (summed / summed.norm()).numpy(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(signed_token_scores(expected.attributions, expected.attention_mask)[0, 0],
+                               torch.from_numpy(signed))
+    assert (signed < 0).any() and np.linalg.norm(signed) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_attribution_view_exports(live_view, tmp_path):
@@ -63,6 +81,7 @@ def test_attribution_view_exports(live_view, tmp_path):
     live_view.controls["export_html"].click()
     png, page = live_view.last_export["png"], live_view.last_export["html"]
     assert is_png(png.read_bytes())
+    assert str(page.resolve()) in live_view.status.value  # the view says where it wrote the file
     text = page.read_text()
     assert text.startswith("<!DOCTYPE html>") and "<script" not in text.lower() and "teacher - student" in text
     bundle = live_view._repr_mimebundle_()

@@ -1,0 +1,59 @@
+"""Rationale agreement: the measures on hand-made scores, and the curves every run records."""
+
+import pytest
+import torch
+
+from helpers import tiny_run_config
+from kdviz.agreement import mean_agreement, token_agreement
+from kdviz.distill import distill
+from kdviz.runs import load_run
+
+
+def test_token_agreement_of_equal_reversed_and_constant_scores():
+    same = token_agreement([0.1, 0.5, 0.2, 0.8], [0.1, 0.5, 0.2, 0.8], k=2)
+    assert same == {"cosine": pytest.approx(1.0), "spearman": pytest.approx(1.0), "top_k_overlap": 1.0}
+    reversed_ = token_agreement([0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], k=2)
+    assert reversed_["spearman"] == pytest.approx(-1.0) and reversed_["top_k_overlap"] == 0.0
+    assert reversed_["cosine"] == pytest.approx(2.0 / 3.0)  # (0.04 + 0.06 + 0.06 + 0.04) / 0.30
+    flat = token_agreement([0.5, 0.5, 0.5], [0.1, 0.9, 0.3], k=1)
+    assert flat["spearman"] == 0.0  # a constant side has no ranking
+
+
+def test_mean_agreement_averages_examples_and_views_over_real_tokens_only():
+    teacher = torch.tensor([[[0.6, 0.8, 0.0], [1.0, 0.0, 0.0]],
+                            [[0.0, 0.6, 0.8], [0.8, 0.6, 0.0]]])
+    student = torch.tensor([[[0.8, 0.6, 9.0], [1.0, 0.0, 5.0]],  # beyond the first example's 2 tokens: ignored
+                            [[0.0, 0.6, 0.8], [0.6, 0.8, 0.0]]])
+    result = mean_agreement(teacher, student, lengths=[2, 3], k=1)
+    cosines = [0.96, 1.0, 1.0, 0.96]
+    spearmans = [-1.0, 1.0, 1.0, 0.5]  # the last: ranks (3, 2, 1) vs (2, 3, 1), 1 - 6 * 2 / (3 * 8)
+    overlaps = [0.0, 1.0, 1.0, 0.0]
+    assert result["cosine"] == pytest.approx(sum(cosines) / 4)
+    assert result["spearman"] == pytest.approx(sum(spearmans) / 4)
+    assert result["top_k_overlap"] == pytest.approx(sum(overlaps) / 4)
+    assert result["examples"] == 2
+    with pytest.raises(ValueError, match="same examples and views"):
+        mean_agreement(teacher, student[:1], lengths=[2, 3])
+
+
+@pytest.mark.parametrize("method", ["ft", "kd"])
+def test_every_method_records_agreement_curves_on_the_probe_set(tiny_teacher, tmp_path, real_glue_env, method):
+    """Students trained without the attribution loss get the same curves, so that methods can be compared."""
+    distill(tiny_run_config(tiny_teacher, tmp_path / method, method=method, epochs=1, probe_size=4,
+                            agreement_size=4, logging_steps=2))
+    run = load_run(tmp_path / method)
+    assert [r["step"] for r in run.agreement] == [r["step"] for r in run.loss_terms] == [2, 4]
+    lengths = [len(example.tokens) for example in run.probe]
+    for record in run.agreement:  # the recorded curve is the saved scores' agreement
+        expected = mean_agreement(run.probe_teacher.scores, run.probe_student[record["step"]].scores, lengths)
+        assert record == pytest.approx({**expected, "step": record["step"], "epoch": record["epoch"]})
+    assert run.folder.agreement_figure.is_file()
+
+
+def test_agreement_uses_more_examples_than_the_views_keep(tiny_teacher, tmp_path, real_glue_env):
+    distill(tiny_run_config(tiny_teacher, tmp_path / "run", method="kd", epochs=1, probe_size=2, agreement_size=256,
+                            logging_steps=4))
+    run = load_run(tmp_path / "run")
+    assert len(run.probe) == 2 and run.probe_teacher.scores.shape[0] == 2
+    assert run.probe_student[4].scores.shape[-1] == max(len(example.tokens) for example in run.probe)
+    assert [r["examples"] for r in run.agreement] == [32]  # the whole (32-example) dev subset

@@ -134,7 +134,7 @@ def write_run_reports(run: RunFolder, config, result: dict, objective) -> None:
         result: the run's summary (:func:`kdviz.glue_trainer.run_summary`).
         objective: the trained :class:`~kdviz.objective.DistillationObjective`.
     """
-    from kdviz.viz.render import layer_attention_figure
+    from kdviz.viz.layer_render import layer_attention_figure
 
     task = get_task(config.task)
     rows = {}

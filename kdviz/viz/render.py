@@ -1,4 +1,5 @@
-"""Pure rendering: token heatmaps as self-contained HTML and as matplotlib figures, layer-attention heatmaps.
+"""Pure rendering of token heatmaps: self-contained HTML and matplotlib figures (layer attention:
+:mod:`kdviz.viz.layer_render`).
 
 No widgets, no I/O, no JavaScript: every function takes plain lists or arrays and returns a string
 or a ``matplotlib.figure.Figure``. Every token string is HTML-escaped.
@@ -107,7 +108,8 @@ def token_heatmap_html(
         scale = shared_scale(*(score_rows or matrix))
     boundary = sentence_boundary(tokens)
     cell = "padding: 2px 4px; border-radius: 3px; white-space: nowrap;"
-    bar = '<td class="kdviz-boundary" style="padding: 0; width: 3px; background: #444444;"></td>'
+    bar = ('<td class="kdviz-boundary" style="padding: 0; min-width: 4px; width: 4px; background: #7f7f7f;">'
+           '<div style="width: 4px;"></div></td>')  # mid-grey: visible on light and dark themes
     parts = [f'<div class="kdviz-heatmap" style="{_FONT} overflow-x: auto;">']
     if title:
         parts.append(f'<div style="font-weight: 600; margin-bottom: 4px;">{html.escape(title)}</div>')
@@ -129,8 +131,8 @@ def token_heatmap_html(
         low, high = difference_ends
         parts.append(legend_html("difference", scale, True, low=low, high=high))
     if boundary is not None:
-        parts.append('<div style="font-size: 11px;"><span style="display: inline-block; width: 3px; height: 11px; '
-                     'background: #444444;"></span> second sentence starts</div>')
+        parts.append('<div style="font-size: 11px;"><span style="display: inline-block; width: 4px; height: 11px; '
+                     'background: #7f7f7f;"></span> second sentence starts</div>')
     parts.append("</div>")
     return "".join(parts)
 
@@ -191,104 +193,4 @@ def attribution_figure(tokens: Sequence[str], teacher: Sequence[float], student:
     figure.colorbar(diff_image, cax=diff_bar, label="teacher - student")
     if title:
         figure.suptitle(title, fontsize=9)
-    return figure
-
-
-def bucket_edges(mask: np.ndarray) -> list[tuple[int, int, int]]:
-    """For each student row, the first and last allowed teacher column: (row, first, last)."""
-    edges = []
-    for row, allowed in enumerate(np.asarray(mask, dtype=bool)):
-        columns = np.flatnonzero(allowed)
-        if len(columns):
-            edges.append((row, int(columns[0]), int(columns[-1])))
-    return edges
-
-
-def _draw_layer_attention(axes, alpha: np.ndarray, student_layers, teacher_layers, mask, annotate: bool):
-    from matplotlib.patches import Rectangle
-
-    image = axes.imshow(alpha, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    if annotate:
-        for (i, j), value in np.ndenumerate(alpha):
-            axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
-                      color="white" if value < 0.6 else "black")
-    if mask is not None and not np.asarray(mask, dtype=bool).all():
-        for row, first, last in bucket_edges(mask):
-            axes.add_patch(Rectangle((first - 0.5, row - 0.5), last - first + 1, 1, fill=False, edgecolor="red",
-                                     linewidth=1.5))
-    axes.set_xticks(range(len(teacher_layers)), [str(t) for t in teacher_layers])
-    axes.set_yticks(range(len(student_layers)), [str(s) for s in student_layers])
-    axes.set_xlabel("teacher layer")
-    axes.set_ylabel("student layer")
-    return image
-
-
-def layer_attention_figure(alpha, student_layers: Sequence[int], teacher_layers: Sequence[int], *,
-                           mask=None, title: str | None = None) -> Figure:
-    """Heatmap of ALP weights, values written in, colour bar, bucket boundaries (red) when masked.
-
-    Args:
-        alpha: (M, N) weights of student layers over teacher layers.
-        student_layers, teacher_layers: ``hidden_states`` indices of rows and columns.
-        mask: (M, N) allowed pairs of the variant (``kdviz.projection.layer_mask``); boxes are drawn
-            around each row's bucket when some pairs are not allowed.
-        title: figure title.
-
-    Returns:
-        A ``Figure``.
-    """
-    alpha = np.asarray(alpha, dtype=float)
-    figure = Figure(figsize=(1.6 + 0.7 * alpha.shape[1], 1.3 + 0.5 * alpha.shape[0]), dpi=100)
-    axes = figure.add_subplot()
-    image = _draw_layer_attention(axes, alpha, student_layers, teacher_layers, mask, annotate=True)
-    if title:
-        axes.set_title(title, fontsize=9)
-    figure.colorbar(image, ax=axes)
-    figure.tight_layout()
-    return figure
-
-
-def layer_attention_small_multiples(history: Sequence[tuple[int, np.ndarray]], student_layers, teacher_layers, *,
-                                    mask=None, columns: int = 4, max_panels: int = 8,
-                                    title: str | None = None) -> Figure:
-    """Small layer-attention heatmaps over training: at most ``max_panels`` logged steps, evenly spaced.
-
-    Args:
-        history: (step, (M, N) alpha) pairs in training order.
-        student_layers, teacher_layers, mask: as :func:`layer_attention_figure`.
-        columns: panels per row.
-        max_panels: the first and last step are always shown, the others evenly spaced between.
-        title: figure title.
-
-    Returns:
-        A ``Figure``; only the outer panels carry axis labels.
-    """
-    history = list(history)
-    if len(history) > max_panels:
-        picks = np.unique(np.linspace(0, len(history) - 1, max_panels).round().astype(int))
-        history = [history[i] for i in picks]
-    count = max(len(history), 1)
-    columns = min(columns, count)
-    rows = -(-count // columns)
-    figure = Figure(figsize=(0.9 + 2.3 * columns, 0.7 + (0.35 + 0.3 * len(student_layers)) * rows), dpi=100,
-                    layout="constrained")
-    grid = figure.subplots(rows, columns, squeeze=False)
-    image = None
-    for index, axes in enumerate(grid.flat):
-        if index >= len(history):
-            axes.set_visible(False)
-            continue
-        step, alpha = history[index]
-        image = _draw_layer_attention(axes, np.asarray(alpha, dtype=float), student_layers, teacher_layers, mask,
-                                      annotate=False)
-        axes.set_title(f"step {step}", fontsize=9)
-        if index % columns:
-            axes.set_ylabel("")
-            axes.set_yticklabels([])
-        if index < len(history) - columns:
-            axes.set_xlabel("")
-    if image is not None:
-        figure.colorbar(image, ax=grid, shrink=0.8)
-    if title:
-        figure.suptitle(title)
     return figure

@@ -4,7 +4,8 @@
 ``LayerAttentionView``: the ALP weights (student layers x teacher layers), over training or per example.
 
 A view holds state and layout only: its numbers come from a source (:mod:`kdviz.viz.sources`: live
-models, or a run folder), its pictures from :mod:`kdviz.viz.render`. Each shows a static HTML
+models, or a run folder), its pictures from :mod:`kdviz.viz.render` and :mod:`kdviz.viz.layer_render`.
+Each shows a static HTML
 rendering where no widget frontend runs (``_repr_html_``).
 """
 
@@ -18,13 +19,16 @@ import ipywidgets as widgets
 import numpy as np
 
 from kdviz.agreement import token_agreement
-from kdviz.viz.render import (attribution_comparison_html, attribution_figure,
-                              layer_attention_figure, layer_attention_small_multiples)
+from kdviz.viz.layer_render import (fitted_scale, layer_attention_figure, layer_attention_history_html,
+                                    layer_attention_html, layer_attention_small_multiples)
+from kdviz.viz.render import attribution_comparison_html, attribution_figure
 from kdviz.viz.sources import (AttributionSource, LayerAttentionData, LiveAttributionSource, RunAttributionSource,
                                layer_attention_from_models, layer_attention_from_run)
 
 CORRECTNESS = ("all", "both right", "both wrong", "teacher right, student wrong", "student right, teacher wrong")
 ORDERS = ("data set order", "teacher-student disagreement")
+WINDOW_MEAN, OVER_TRAINING = "logging-window mean", "weights over training"  # a run's records
+EXAMPLES_MEAN, PER_EXAMPLE = "mean over examples", "per example"  # live models
 CAPTUM_CHOICES = ("none", "input_x_gradient", "integrated_gradients", "deeplift")
 # ipywidgets clips a description to its label's box (overflow: hidden), and description_width
 # "initial" makes that box exactly as wide as the text, so a letter whose ink starts a hair left of
@@ -274,10 +278,11 @@ class AttributionView:
 
 
 class LayerAttentionView:
-    """The ALP weights: a data-set average over logged training steps, or one example's matrix.
+    """The ALP weights: each logging window's mean, their course over training, or one example's matrix.
 
-    Build it from a run folder (:meth:`from_run`) or from live objects (:meth:`from_models`).
-    ``self.image`` holds the PNG of the current state.
+    Build it from a run folder (:meth:`from_run`) or from live objects (:meth:`from_models`). The
+    view is an HTML table (``self.html``), so a slider move redraws it at once; matplotlib runs only
+    for a PNG export. Colours are fitted to the weights of the current mode.
 
     Args:
         data: what to show (:class:`~kdviz.viz.sources.LayerAttentionData`).
@@ -287,23 +292,28 @@ class LayerAttentionView:
         self.data = data
         self.history, self.student_layers, self.teacher_layers = data.history, data.student_layers, data.teacher_layers
         self.mask, self.per_example, self.variant = data.mask, data.per_example, data.variant
-        modes = ["average over training"] if data.history else []
-        modes += ["per example"] if data.per_example is not None else []
-        modes += ["small multiples"] if len(data.history) > 1 else []
+        live = data.per_example is not None
+        modes = [EXAMPLES_MEAN if live else WINDOW_MEAN] if data.history else []
+        modes += [OVER_TRAINING] if len(data.history) > 1 else []
+        modes += [PER_EXAMPLE] if live else []
         if not modes:
             raise ValueError("Nothing to show: no ALP weights were recorded and no live models were given.")
         steps = [step for step, _ in data.history] or [0]
         self.controls = {
-            "mode": widgets.ToggleButtons(options=modes, description="show",
-                                         style={"button_width": "auto"}),
+            "mode": widgets.ToggleButtons(options=modes, description="show", style={"button_width": "auto"}),
             "training_step": widgets.SelectionSlider(options=steps, value=steps[-1], description="training step"),
             "example": widgets.IntSlider(min=0, max=max(data.num_examples - 1, 0), description="example"),
+            "export_png": widgets.Button(description="export PNG"),
+            "export_html": widgets.Button(description="export HTML"),
         }
-        self.image = widgets.Image(format="png")
-        self.image.add_class("kdviz-layer-attention")  # a stable hook for browser tests and page styles
+        self.export_dir = Path(".")
+        self.html = widgets.HTML()
+        self.status = widgets.HTML()
         _fit_descriptions(self.controls.values())
-        for control in self.controls.values():
-            control.observe(lambda change: self.refresh(), names="value")
+        for name in ("mode", "training_step", "example"):
+            self.controls[name].observe(lambda change: self.refresh(), names="value")
+        self.controls["export_png"].on_click(lambda _: self.export_png())
+        self.controls["export_html"].on_click(lambda _: self.export_html())
         self.refresh()
 
     @classmethod
@@ -318,45 +328,74 @@ class LayerAttentionView:
         return cls(layer_attention_from_models(teacher, student, projection, tokenizer, dataset, task,
                                                max_examples=max_examples, max_length=max_length))
 
-    def figure(self):
-        """The figure of the current state."""
+    @property
+    def _shown(self) -> tuple[np.ndarray, float, str]:
+        """The matrix of the current state, its mode's colour scale and a title."""
         mode = self.controls["mode"].value
-        if mode == "small multiples":
+        if mode == PER_EXAMPLE:
+            index = self.controls["example"].value
+            every = [self.per_example(i) for i in range(self.data.num_examples)]
+            return every[index], fitted_scale(every), f"{self.variant} weights, example {index}"
+        if mode == EXAMPLES_MEAN:
+            return self.history[-1][1], fitted_scale([self.history[-1][1]]), \
+                f"{self.variant} weights, mean over {self.data.num_examples} examples"
+        step = self.controls["training_step"].value
+        return (dict(self.history)[step], fitted_scale([alpha for _, alpha in self.history]),
+                f"{self.variant} weights, mean of the logging window ending at step {step}")
+
+    def render_html(self) -> str:
+        """The current state as standalone HTML (inline CSS, no script)."""
+        if self.controls["mode"].value == OVER_TRAINING:
+            return layer_attention_history_html(self.history, self.student_layers, self.teacher_layers, mask=self.mask,
+                                                title=f"{self.variant} weights over training")
+        alpha, scale, title = self._shown
+        return layer_attention_html(alpha, self.student_layers, self.teacher_layers, mask=self.mask, scale=scale,
+                                    title=title)
+
+    def figure(self):
+        """The current state as a matplotlib figure (PNG export)."""
+        if self.controls["mode"].value == OVER_TRAINING:
             return layer_attention_small_multiples(self.history, self.student_layers, self.teacher_layers,
                                                    mask=self.mask, title=f"{self.variant} weights over training")
-        if mode == "per example":
-            index = self.controls["example"].value
-            return layer_attention_figure(self.per_example(index), self.student_layers, self.teacher_layers,
-                                          mask=self.mask, title=f"{self.variant} weights, example {index}")
-        step = self.controls["training_step"].value
-        alpha = dict(self.history)[step]
-        return layer_attention_figure(alpha, self.student_layers, self.teacher_layers, mask=self.mask,
-                                      title=f"{self.variant} weights, data-set mean at step {step}")
+        alpha, scale, title = self._shown
+        return layer_attention_figure(alpha, self.student_layers, self.teacher_layers, mask=self.mask, scale=scale,
+                                      title=title)
 
     def refresh(self) -> None:
-        """Re-render the current state into ``self.image``."""
-        self.image.value = _png_bytes(self.figure())
+        """Re-render the current state into ``self.html`` (no matplotlib)."""
+        self.html.value = self.render_html()
+        mode = self.controls["mode"].value
+        self.controls["training_step"].layout.display = None if mode == WINDOW_MEAN else "none"
+        self.controls["example"].layout.display = None if mode == PER_EXAMPLE else "none"
+        self.status.value = ""
 
-    def export_png(self, path: str | Path) -> Path:
-        """Write the current figure as PNG."""
-        path = Path(path)
-        path.write_bytes(self.image.value)
+    def export_png(self, path: str | Path | None = None) -> Path:
+        """Write the current state as PNG (default: ``<export_dir>/layer-attention.png``)."""
+        path = Path(path or self.export_dir / "layer-attention.png")
+        path.write_bytes(_png_bytes(self.figure()))
+        self.status.value = _wrote(path)
+        return path
+
+    def export_html(self, path: str | Path | None = None) -> Path:
+        """Write the current state as a standalone HTML page (default: ``<export_dir>/layer-attention.html``)."""
+        path = Path(path or self.export_dir / "layer-attention.html")
+        path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>kdviz layer attention</title>'
+                        f'</head><body>{self.render_html()}</body></html>', encoding="utf-8")
+        self.status.value = _wrote(path)
         return path
 
     @property
     def widget(self) -> widgets.Widget:
         """The whole view as one ipywidgets box."""
         c = self.controls
-        shown = [c["mode"]] + ([c["training_step"]] if self.history else []) + \
-            ([c["example"]] if self.per_example is not None else [])
-        return _view_box(shown + [self.image])
+        sliders = [c["example"]] if self.per_example is not None else [c["training_step"]]
+        return _view_box([c["mode"], *sliders, self.html, widgets.HBox([c["export_png"], c["export_html"]]),
+                          self.status])
 
     def _repr_mimebundle_(self, **kwargs):
-        import base64
-
         bundle = _widget_bundle(self.widget, **kwargs)
-        bundle["image/png"] = base64.b64encode(self.image.value).decode()
+        bundle["text/html"] = self.render_html()  # shown where no widget frontend runs
         return bundle
 
-    def _repr_png_(self) -> bytes:
-        return self.image.value
+    def _repr_html_(self) -> str:
+        return self.render_html()

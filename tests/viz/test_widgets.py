@@ -113,15 +113,33 @@ def test_views_from_a_run_folder_replay_training(tiny_teacher, tmp_path, real_gl
     assert len(view.examples) == 3 and "#0" in view.html.value
 
     layers = LayerAttentionView.from_run(tmp_path / "run")
-    assert layers.controls["mode"].options == ("average over training", "small multiples")
-    first = layers.image.value
-    assert is_png(first)
-    layers.controls["training_step"].value = 1
-    assert layers.image.value != first
-    layers.controls["mode"].value = "small multiples"
-    assert is_png(layers.image.value)
-    path = layers.export_png(tmp_path / "layers.png")
-    assert is_png(path.read_bytes())
+    assert layers.controls["mode"].options == ("logging-window mean", "weights over training")
+    weights = dict(layers.history)
+    cells = lambda: [float(v) for v in re.findall(r'<td title="([0-9.]+)"', layers.html.value)]
+    np.testing.assert_allclose(cells(), weights[3][layers.mask], atol=1e-4)  # the allowed cells, row by row
+    assert "step 3" in layers.html.value and "entropy" in layers.html.value and "kdviz-legend" in layers.html.value
+    assert layers.html.value.count("–") == (~layers.mask).sum()  # pairs alp-no does not allow: greyed out
+    import matplotlib.figure
+
+    def no_matplotlib(*args, **kwargs):
+        raise AssertionError("a slider move drew a matplotlib figure")
+
+    original = matplotlib.figure.Figure.__init__
+    matplotlib.figure.Figure.__init__ = no_matplotlib
+    try:
+        layers.controls["training_step"].value = 1
+        np.testing.assert_allclose(cells(), weights[1][layers.mask], atol=1e-4)
+        layers.controls["mode"].value = "weights over training"
+        assert layers.html.value.count("<polyline") == layers.mask.sum()  # one line per allowed cell
+    finally:
+        matplotlib.figure.Figure.__init__ = original
+    layers.export_dir = tmp_path
+    layers.controls["export_png"].click()
+    assert is_png((tmp_path / "layer-attention.png").read_bytes())
+    assert str((tmp_path / "layer-attention.png").resolve()) in layers.status.value
+    page = layers.export_html(tmp_path / "layers.html")
+    assert "<polyline" in page.read_text() and "<script" not in page.read_text()
+    assert layers._repr_mimebundle_()["text/html"] == layers.render_html()
 
 
 def test_layer_attention_view_from_live_models(tiny_teacher, glue_dir):
@@ -130,8 +148,12 @@ def test_layer_attention_view_from_live_models(tiny_teacher, glue_dir):
     projection = LayerProjection(2, 4, 32, 32, variant="alp-po")
     dev = load_glue("sst2", glue_dir, splits=("validation",))["validation"]
     view = LayerAttentionView.from_models(teacher, student, projection, tokenizer, dev, "sst2", max_examples=6)
+    assert view.controls["mode"].options == ("mean over examples", "per example")
+    assert "mean over 6 examples" in view.html.value
     view.controls["mode"].value = "per example"
-    single = view.image.value
+    single = view.html.value
     view.controls["example"].value = 5
-    assert is_png(view.image.value) and view.image.value != single
-    assert view._repr_png_() == view.image.value
+    assert view.html.value != single and "example 5" in view.html.value
+    top = float(max(re.findall(r'<td title="([0-9.]+)"', view.html.value)))
+    every = np.stack([view.per_example(i) for i in range(6)])
+    assert top <= every.max() + 1e-4  # one colour scale fitted to all the examples

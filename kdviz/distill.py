@@ -220,6 +220,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         run.save_student(model.student, tokenizer)
         run.save_objective(model.objective)
     result = run_summary(trainer, task, method_terms=config.method_terms)
+    if probe is not None:
+        result["faithfulness"] = probe.faithfulness_summary(model.student)
     if main_process:
         write_run_reports(run, config, result, model.objective)
         if not config.keep_checkpoints:

@@ -27,6 +27,21 @@ def format_metrics_table(rows: dict[str, dict[str, float]], task: str | GlueTask
     return "\n".join(lines) + "\n"
 
 
+def format_faithfulness_table(faithfulness: dict[str, dict[str, float]]) -> str:
+    """A markdown table of comprehensiveness and sufficiency (``result["faithfulness"]`` of a run).
+
+    Args:
+        faithfulness: row (``teacher``, ``student``, ``student_on_teacher_rationale``) -> its
+            ``comprehensiveness``, ``sufficiency``, ``fraction`` and ``examples``.
+    """
+    first = next(iter(faithfulness.values()))
+    lines = [f"| rationale: top {100 * first['fraction']:.0f}% of tokens, {first['examples']} dev examples "
+             "| comprehensiveness (higher: uses them) | sufficiency (lower: they suffice) |", "|---|---|---|"]
+    for name, values in faithfulness.items():
+        lines.append(f"| {name.replace('_', ' ')} | {values['comprehensiveness']:.4f} | {values['sufficiency']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_loss_figure(path: Path, log_history: list[dict], title: str) -> Path:
     """Plot the training loss (and dev main metric when logged) from ``Trainer.state.log_history``.
 
@@ -142,7 +157,10 @@ def write_run_reports(run: RunFolder, config, result: dict, objective) -> None:
     if teacher is not None:
         rows[f"teacher ({run.teacher_info().layers} layers)"] = teacher["best"]
     rows[f"student ({'+'.join(config.method_terms)})"] = result["best"]
-    run.write_metrics(result, format_metrics_table(rows, task))
+    table = format_metrics_table(rows, task)
+    if result.get("faithfulness"):
+        table += "\n" + format_faithfulness_table(result["faithfulness"])
+    run.write_metrics(result, table)
     write_loss_terms_figure(run.loss_terms_figure, run.loss_terms(), title=f"{task.name}: distillation loss terms")
     agreement = run.agreement()
     if agreement:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from kdviz.attribution import AttributionSettings, signed_token_scores, token_scores, view_targets
+from kdviz.faithfulness import eraser_scores
 from kdviz.frozen_attribution import attribute, frozen_token_scores
 from kdviz.runs import Run, load_run
 
@@ -71,6 +72,10 @@ class AttributionSource(Protocol):
 
     def probabilities(self, training_step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Teacher and student class probabilities (N, C) of every example."""
+
+    def faithfulness(self, index: int, who: str, rationale: np.ndarray) -> dict[str, float] | None:
+        """``who``'s comprehensiveness and sufficiency on example ``index`` for a rationale ranked by
+        ``rationale`` (L,) scores, or None where it cannot be measured (no live model, regression)."""
 
     def scores(self, index: int, who: str, view: int, steps: int, method: str = "kdviz",
                training_step: int | None = None, signed: bool = False) -> np.ndarray:
@@ -150,6 +155,15 @@ class LiveAttributionSource:
             self._cache[key] = values.cpu().numpy()
         return self._cache[key]
 
+    def faithfulness(self, index, who, rationale):
+        model = self.models[who]
+        if model.config.num_labels < 2:
+            return None
+        inputs = self.examples[index].inputs
+        special = torch.isin(inputs["input_ids"], torch.tensor(self.tokenizer.all_special_ids))
+        result = eraser_scores(model, inputs, torch.as_tensor(rationale)[None], special)
+        return {name: float(result[name][0]) for name in ("comprehensiveness", "sufficiency")}
+
     @staticmethod
     def _captum_scores(model, inputs, views, labels, method, steps, signed) -> torch.Tensor:
         from kdviz.captum_bridge import captum_embedding_attributions
@@ -195,6 +209,9 @@ class RunAttributionSource:
     def probabilities(self, training_step=None):
         step = training_step or self.training_steps[-1]
         return probabilities(self.run.probe_teacher.logits), probabilities(self.run.probe_student[step].logits)
+
+    def faithfulness(self, index, who, rationale):
+        return None  # the run's metrics hold the probe set's averages; single examples need the models
 
     def scores(self, index, who, view, steps, method="kdviz", training_step=None, signed=False):
         recorded = self.run.probe_teacher if who == "teacher" else \

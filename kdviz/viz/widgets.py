@@ -19,6 +19,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from kdviz.agreement import token_agreement
+from kdviz.faithfulness import FRACTION
 from kdviz.viz.layer_render import (fitted_scale, layer_attention_figure, layer_attention_history_html,
                                     layer_attention_html, layer_attention_small_multiples)
 from kdviz.viz.render import attribution_comparison_html, attribution_figure
@@ -210,10 +211,26 @@ class AttributionView:
                   f"{html_lib.escape(predicted(self.student_probs))}</p>"
                   f"<p>agreement: cosine {agreement['cosine']:.3f} · Spearman {agreement['spearman']:.3f} · "
                   f"top-3 overlap {agreement['top_k_overlap']:.2f}</p>")
+        header += self._faithfulness_html(teacher, student)
         heatmap = attribution_comparison_html(example.tokens, teacher, student,
                                               merge_words=self.controls["merge_words"].value,
                                               signed=self.controls["signed"].value)
         return f'<div class="kdviz-attribution-view">{header}{heatmap}{self._captum_html()}</div>'
+
+    def _faithfulness_html(self, teacher: np.ndarray, student: np.ndarray) -> str:
+        """ERASER's measures for the current example, when the source can compute them."""
+        if self.controls["signed"].value:  # a rationale ranks magnitudes
+            return ""
+        rows = {"teacher": self.source.faithfulness(self.index, "teacher", teacher)}
+        if rows["teacher"] is None:
+            return ""
+        rows["student"] = self.source.faithfulness(self.index, "student", student)
+        rows["student on the teacher's tokens"] = self.source.faithfulness(self.index, "student", teacher)
+        cells = " · ".join(f"{name} {values['comprehensiveness']:.3f} / {values['sufficiency']:.3f}"
+                           for name, values in rows.items())
+        return (f'<p title="comprehensiveness: the predicted class loses this much probability without the '
+                f'rationale; sufficiency: it loses this much with the rationale alone">faithfulness of the top '
+                f'{100 * FRACTION:.0f}% of tokens (comprehensiveness / sufficiency): {cells}</p>')
 
     def _captum_html(self) -> str:
         method = self.controls["captum"].value

@@ -1,5 +1,6 @@
 """The widgets: controls change state and HTML, exports write files, run folders replay training."""
 
+import html as html_lib
 import re
 
 import numpy as np
@@ -58,6 +59,21 @@ def test_attribution_view_controls_update_state_and_html(live_view):
     view.controls["captum"].value = "none"
     view.controls["signed"].value = False
     view.controls["order"].value = "data set order"
+
+
+def test_the_view_shows_the_faithfulness_of_each_rationale(live_view):
+    from kdviz.faithfulness import eraser_scores
+
+    live_view.controls["example"].value = 1
+    index, source = live_view.index, live_view.source
+    inputs = source.examples[index].inputs
+    special = torch.isin(inputs["input_ids"], torch.tensor(source.tokenizer.all_special_ids))
+    teacher_scores = torch.from_numpy(live_view.scores(index, "teacher"))[None]
+    on_teacher = eraser_scores(source.models["student"], inputs, teacher_scores, special)
+    line = re.search(r"faithfulness of the top 20% of tokens[^<]*", live_view.html.value).group(0)
+    shown = re.search(r"student on the teacher's tokens ([-0-9.]+) / ([-0-9.]+)", html_lib.unescape(line))
+    assert float(shown.group(1)) == pytest.approx(float(on_teacher["comprehensiveness"][0]), abs=1e-3)
+    assert float(shown.group(2)) == pytest.approx(float(on_teacher["sufficiency"][0]), abs=1e-3)
 
 
 def test_signed_scores_sum_the_attribution_over_hidden_dimensions(live_view):

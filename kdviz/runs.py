@@ -385,6 +385,24 @@ class Run:
     def student_dir(self) -> Path:
         return self.folder.student_dir
 
+    def load_objective(self, teacher_config):
+        """The run's loss terms with their trained parameters (ALP's projection, CKD's maps), on the CPU.
+
+        Args:
+            teacher_config: the teacher's ``config`` (the terms' shapes depend on it).
+
+        Returns:
+            A :class:`~kdviz.objective.DistillationObjective` in eval mode.
+        """
+        from transformers import AutoConfig
+
+        from kdviz.objective import DistillationObjective
+
+        objective = DistillationObjective.from_config(self.config, AutoConfig.from_pretrained(self.student_dir),
+                                                      teacher_config)
+        objective.load_state_dict(self.folder.load_objective())
+        return objective.eval()
+
     def load_student(self):
         """The best student and its tokenizer (fused attention: the views need first-order gradients), in eval mode."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

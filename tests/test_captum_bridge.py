@@ -34,3 +34,38 @@ def test_unknown_method_is_refused():
     ids, mask, types = make_batch(False).values()
     with pytest.raises(ValueError, match="Unknown captum method 'saliency'"):
         captum_embedding_attributions(model, ids, mask, types, lambda z: z[:, 0], method="saliency")
+
+
+def test_occlusion_is_the_output_change_when_one_token_is_set_to_the_baseline():
+    from kdviz.attribution import embedding_output_replaced
+
+    model = tiny_bert(num_labels=2).double()
+    ids, mask, types = make_batch(False).values()
+    ids, mask, types = ids[:1], mask[:1], types[:1]
+    target = lambda logits: logits[:, 1]  # noqa: E731
+    result = captum_embedding_attributions(model, ids, mask, types, target, method="occlusion")
+    with torch.no_grad():
+        embedded = model.base_model.embeddings(input_ids=ids, token_type_ids=types)
+        full = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits[0, 1]
+        occluded = embedded.clone()
+        occluded[0, 3] = 0
+        with embedding_output_replaced(model, occluded):
+            without_token_3 = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits[0, 1]
+    torch.testing.assert_close(result[0, 3], (full - without_token_3).expand(32), check_dtype=False)  # each dimension
+
+
+def test_shapley_values_sum_to_the_output_change_from_the_baseline():
+    """Efficiency: every sampled permutation's marginal contributions add up to F(x) - F(0) exactly."""
+    from kdviz.attribution import embedding_output_replaced
+
+    model = tiny_bert(num_labels=2).double()
+    ids, mask, types = make_batch(False).values()
+    ids, mask, types = ids[:1], mask[:1], types[:1]
+    target = lambda logits: logits[:, 1]  # noqa: E731
+    result = captum_embedding_attributions(model, ids, mask, types, target, method="shapley_value_sampling", samples=4)
+    torch.testing.assert_close(result[0, :, :1].expand(-1, 32), result[0])  # one value per token
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits[0, 1]
+        with embedding_output_replaced(model, torch.zeros(1, 9, 32, dtype=torch.float64)):
+            baseline = model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits[0, 1]
+    torch.testing.assert_close(result[0, :, 0].sum(), full - baseline, check_dtype=False)

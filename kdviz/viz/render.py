@@ -42,8 +42,8 @@ def merge_wordpieces(tokens: Sequence[str], scores: np.ndarray) -> tuple[list[st
     return words, merged
 
 
-BLOCK_SIZE = 32
-"""Tokens per line of a heatmap: longer examples wrap into blocks of this many."""
+BLOCK_SIZE, FIGURE_BLOCK_SIZE = 16, 32
+"""Tokens per line of an HTML heatmap (a notebook's width) and of a figure: longer examples wrap."""
 DIFFERENCE_ENDS = ("student higher", "teacher higher")
 
 
@@ -149,7 +149,7 @@ def attribution_comparison_html(tokens: Sequence[str], teacher: Sequence[float],
 
 def attribution_figure(tokens: Sequence[str], teacher: Sequence[float], student: Sequence[float], *,
                        title: str | None = None, merge_words: bool = False, signed: bool = False,
-                       block_size: int = BLOCK_SIZE) -> Figure:
+                       block_size: int = FIGURE_BLOCK_SIZE) -> Figure:
     """The same rows as a matplotlib figure (for PNG export and static notebooks).
 
     Teacher and student share one colour scale and the difference is drawn on the same absolute

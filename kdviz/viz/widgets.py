@@ -19,6 +19,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from kdviz.agreement import token_agreement
+from kdviz.captum_bridge import CAPTUM_METHODS
 from kdviz.faithfulness import FRACTION
 from kdviz.viz.layer_render import (fitted_scale, layer_attention_figure, layer_attention_history_html,
                                     layer_attention_html, layer_attention_small_multiples)
@@ -30,7 +31,7 @@ CORRECTNESS = ("all", "both right", "both wrong", "teacher right, student wrong"
 ORDERS = ("data set order", "teacher-student disagreement")
 WINDOW_MEAN, OVER_TRAINING = "logging-window mean", "weights over training"  # a run's records
 EXAMPLES_MEAN, PER_EXAMPLE = "mean over examples", "per example"  # live models
-CAPTUM_CHOICES = ("none", "input_x_gradient", "integrated_gradients", "deeplift")
+CAPTUM_CHOICES = ("none", *CAPTUM_METHODS)
 # ipywidgets clips a description to its label's box (overflow: hidden), and description_width
 # "initial" makes that box exactly as wide as the text, so a letter whose ink starts a hair left of
 # its advance ("t", "v", "c") loses its first pixel column. A little left padding keeps it whole.

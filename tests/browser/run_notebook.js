@@ -1,14 +1,20 @@
-// Open a notebook in a running JupyterLab, run every cell from the browser, wait until every code
-// cell has run (or one raised), check both kdviz views are in the page, list widget descriptions
-// whose text is cut or starts on a clipping edge, and take a screenshot.
-// Usage: node run_notebook.js URL PNG [TIMEOUT_MS]   (playwright-core with Debian's chromium)
+// Open a notebook in a running JupyterLab 4 or Notebook 7 (both built on JupyterLab's application
+// shell), run every cell from the browser, wait until every code cell has run (or one raised),
+// check both kdviz views are in the page, list widget descriptions whose text is cut or starts on a
+// clipping edge, and take a screenshot. With STATIC, URL is a static HTML page (nbconvert's): only
+// the views' HTML fallbacks are looked for.
+// Usage: node run_notebook.js URL PNG [TIMEOUT_MS] [STATIC]   (playwright-core with Debian's chromium)
 const { chromium } = require('playwright-core');
-const [url, png, timeoutArg] = process.argv.slice(2);
+const [url, png, timeoutArg, staticArg] = process.argv.slice(2);
+const staticPage = staticArg === 'static';
 const timeout = Number(timeoutArg || 240000);
 // once the last cell has run, a view that is not in the page within this time is not coming
 const renderGrace = 30000;
-// the live widgets (an ipywidgets HTML and Image), not the static fallbacks a notebook file keeps
-const heatmapSelector = '.widget-html .kdviz-attribution-view .kdviz-heatmap td';
+// the live widgets (ipywidgets HTML), not the static fallbacks a notebook file keeps; on a static
+// page, those fallbacks
+const heatmapSelector = staticPage ? '.kdviz-attribution-view .kdviz-heatmap td'
+  : '.widget-html .kdviz-attribution-view .kdviz-heatmap td';
+const layerSelector = staticPage ? '.kdviz-layer-attention td' : '.widget-html .kdviz-layer-attention td';
 const errorSelector = '[data-mime-type="application/vnd.jupyter.error"]';
 
 // widget descriptions whose text is cut, or starts on the edge of a box that clips it (a letter's
@@ -35,6 +41,18 @@ function clippedLabels() {
   return clipped;
 }
 
+// the views' cells that are drawn (a box with a size), failing when either view is missing
+async function countViews(page) {
+  const visible = elements => elements.filter(e => e.getBoundingClientRect().width > 0).length;
+  const found = { heatmap_cells: await page.$$eval(heatmapSelector, visible),
+                  layer_attention_cells: await page.$$eval(layerSelector, visible) };
+  if (found.heatmap_cells === 0 || found.layer_attention_cells === 0) {
+    throw new Error(`views missing: ${found.heatmap_cells} attribution heatmap cells, ` +
+                    `${found.layer_attention_cells} layer-attention cells`);
+  }
+  return found;
+}
+
 function promptStates() {
   return [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim());
 }
@@ -46,6 +64,14 @@ function promptStates() {
            '--disable-component-update', '--disable-sync'] });
   const page = await browser.newPage({ viewport: { width: 1250, height: 1000 } });
   try {
+    if (staticPage) {
+      await page.goto(url, { waitUntil: 'load', timeout });
+      const found = await countViews(page);
+      await page.locator('.kdviz-attribution-view').first().scrollIntoViewIfNeeded().catch(() => {});
+      await page.screenshot({ path: png });
+      console.log(JSON.stringify({ ...found, clipped_labels: [], screenshot: png }));
+      return;
+    }
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout });
     // JupyterLab runs with expose_app_in_browser: drive it through its commands, not menu clicks
     await page.waitForFunction(() => window.jupyterapp && window.jupyterapp.shell.currentWidget &&
@@ -74,19 +100,11 @@ function promptStates() {
     });
     allRun.catch(() => {}); failure.catch(() => {});
     if (first.error) throw new Error('a cell raised: ' + first.error.slice(0, 3000));
-    const found = { heatmap_cells: 0, layer_attention_images: 0 };
     try {
       await page.waitForSelector(heatmapSelector, { timeout: renderGrace });
-      await page.waitForSelector('img.kdviz-layer-attention[src]', { timeout: renderGrace, state: 'attached' });
+      await page.waitForSelector(layerSelector, { timeout: renderGrace });
     } catch (error) { /* counted and reported below */ }
-    found.heatmap_cells = await page.$$eval(heatmapSelector, elements => elements.length);
-    // a drawn figure, not an empty or broken image
-    found.layer_attention_images = await page.$$eval('img.kdviz-layer-attention[src]',
-      elements => elements.filter(image => image.complete && image.naturalWidth > 100).length);
-    if (found.heatmap_cells === 0 || found.layer_attention_images === 0) {
-      throw new Error(`views missing after every cell ran: ${found.heatmap_cells} attribution heatmap cells, ` +
-                      `${found.layer_attention_images} layer-attention images`);
-    }
+    const found = await countViews(page);
     found.clipped_labels = await page.evaluate(clippedLabels);
     await page.evaluate(() => document.querySelectorAll('.jp-toast-container, .Toastify').forEach(e => e.remove()));
     await page.locator('.kdviz-attribution-view').first().scrollIntoViewIfNeeded();

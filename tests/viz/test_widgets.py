@@ -12,6 +12,7 @@ from kdviz.data import load_glue
 from kdviz.distill import distill
 from kdviz.models import build_student, load_teacher
 from kdviz.projection import LayerProjection
+from kdviz.runs import load_run
 from kdviz.viz.widgets import AttributionView, LayerAttentionView
 
 
@@ -156,6 +157,19 @@ def test_views_from_a_run_folder_replay_training(tiny_teacher, tmp_path, real_gl
     page = layers.export_html(tmp_path / "layers.html")
     assert "<polyline" in page.read_text() and "<script" not in page.read_text()
     assert layers._repr_mimebundle_()["text/html"] == layers.render_html()
+
+    run = load_run(tmp_path / "run")  # per example: the run's student and trained projection, live
+    teacher, tokenizer = load_teacher(tiny_teacher, "sst2")
+    objective = run.load_objective(teacher.config)
+    saved = run.folder.load_objective()
+    assert all(torch.equal(value, objective.state_dict()[name]) for name, value in saved.items())
+    assert objective.term("layer_projection") is not None and not objective.training
+    student, _ = run.load_student()
+    dev = load_glue("sst2", real_glue_env, splits=("validation",))["validation"]
+    live = LayerAttentionView.from_models(teacher, student, objective.term("layer_projection").projection, tokenizer,
+                                          dev, "sst2", max_examples=4)
+    live.controls["mode"].value = "per example"
+    assert "example 0" in live.html.value
 
 
 def test_layer_attention_view_from_live_models(tiny_teacher, glue_dir):

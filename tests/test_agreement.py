@@ -1,12 +1,14 @@
 """Rationale agreement: the measures on hand-made scores, and the curves every run records."""
 
+import re
+
 import pytest
 import torch
 
 from helpers import tiny_run_config
 from kdviz.agreement import mean_agreement, token_agreement
 from kdviz.distill import distill
-from kdviz.runs import load_run
+from kdviz.runs import Run, load_run
 
 
 def test_token_agreement_of_equal_reversed_and_constant_scores():
@@ -57,3 +59,33 @@ def test_agreement_uses_more_examples_than_the_views_keep(tiny_teacher, tmp_path
     assert len(run.probe) == 2 and run.probe_teacher.scores.shape[0] == 2
     assert run.probe_student[4].scores.shape[-1] == max(len(example.tokens) for example in run.probe)
     assert [r["examples"] for r in run.agreement] == [32]  # the whole (32-example) dev subset
+
+
+def test_the_agreement_view_compares_runs_step_by_step(tmp_path):
+    from helpers import is_png
+    from kdviz.viz.agreement_render import agreement_table_html
+    from kdviz.viz.widgets import AgreementView
+
+    curves = {"kd <1>": [{"step": 10, "cosine": 0.90, "spearman": 0.7, "top_k_overlap": 0.5},
+                         {"step": 20, "cosine": 0.91, "spearman": 0.72, "top_k_overlap": 0.5}],
+              "adkd": [{"step": 10, "cosine": 0.92, "spearman": 0.75, "top_k_overlap": 0.6}]}
+    html = agreement_table_html(curves, "cosine")
+    rows = re.findall(r"<tr>(.*?)</tr>", html)
+    assert "kd &lt;1&gt;" in rows[1] and re.findall(r'<td title="([0-9.]+)"', rows[1]) == ["0.9000", "0.9100"]
+    assert rows[2].count("<td") == 2 and "0.920" in rows[2]  # adkd logged step 10 only: an empty cell for 20
+    greens = [int(g) for g in re.findall(r"rgb\(\d+, (\d+), \d+\)", "".join(rows[1:]))]
+    assert greens[0] == 255 and greens[-1] == min(greens)  # the lowest value shown is white, the highest full
+    with pytest.raises(ValueError, match="Unknown agreement measure"):
+        agreement_table_html(curves, "f1")
+
+    runs = {label: Run(folder=None, config=None, teacher=None, metrics={}, agreement=records)
+            for label, records in curves.items()}  # loaded runs are taken as they are
+    view = AgreementView(runs)
+    view.controls["measure"].value = "spearman"
+    assert "Spearman" in view.html.value and "0.750" in view.html.value
+    view.export_dir = tmp_path
+    view.controls["export_png"].click()
+    assert is_png((tmp_path / "agreement.png").read_bytes()) and "agreement.png" in view.status.value
+    with pytest.raises(ValueError, match="No agreement recorded"):
+        runs["adkd"].agreement = []
+        AgreementView(runs)

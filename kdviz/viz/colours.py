@@ -42,7 +42,8 @@ def cell_style(value: float, scale: float, signed: bool) -> str:
     return f"background: {blend(hue, strength)}; color: {text};"
 
 
-def legend_html(label: str, scale: float, signed: bool, *, low: str = "", high: str = "", steps: int = 5) -> str:
+def legend_html(label: str, scale: float, signed: bool, *, low: str = "", high: str = "", steps: int = 5,
+                offset: float = 0.0) -> str:
     """A small colour bar with its values: 0 to ``scale``, or ``-scale`` to ``scale`` when signed.
 
     Args:
@@ -51,15 +52,16 @@ def legend_html(label: str, scale: float, signed: bool, *, low: str = "", high: 
         signed: a two-sided bar.
         low, high: words for the two ends of a signed bar (e.g. "student higher").
         steps: swatches per side.
+        offset: added to the values written (a scale that starts at ``offset`` instead of 0).
 
     Returns:
         An HTML fragment (inline CSS, escaped text).
     """
     values = [scale * i / steps for i in range(-steps if signed else 0, steps + 1)]
-    swatches = "".join(f'<span title="{v:.3g}" style="display: inline-block; width: 14px; height: 12px; '
+    swatches = "".join(f'<span title="{offset + v:.3g}" style="display: inline-block; width: 14px; height: 12px; '
                        f'{cell_style(v, scale, signed)}"></span>' for v in values)
-    left = f"{-scale:.3g}" if signed else "0"
+    left = f"{offset - scale:.3g}" if signed else f"{offset:.3g}"
     ends = (f" ({html.escape(low)})" if low else "", f" ({html.escape(high)})" if high else "")
     return (f'<div class="kdviz-legend" style="margin: 2px 0; font-size: 11px;">{html.escape(label)}: '
             f'{left}{ends[0]} <span style="border: 1px solid #888; display: inline-block; line-height: 0;">'
-            f'{swatches}</span> {scale:.3g}{ends[1]}</div>')
+            f'{swatches}</span> {offset + scale:.3g}{ends[1]}</div>')

@@ -2,6 +2,7 @@
 
 ``AttributionView``: teacher vs student token attributions, example by example.
 ``LayerAttentionView``: the ALP weights (student layers x teacher layers), over training or per example.
+``AgreementView``: several runs' teacher-student rationale agreement over training.
 
 A view holds state and layout only: its numbers come from a source (:mod:`kdviz.viz.sources`: live
 models, or a run folder), its pictures from :mod:`kdviz.viz.render` and :mod:`kdviz.viz.layer_render`.
@@ -21,6 +22,7 @@ import numpy as np
 from kdviz.agreement import token_agreement
 from kdviz.captum_bridge import CAPTUM_METHODS
 from kdviz.faithfulness import FRACTION
+from kdviz.viz.agreement_render import MEASURE_NAMES, agreement_table_html
 from kdviz.viz.layer_render import (fitted_scale, layer_attention_figure, layer_attention_history_html,
                                     layer_attention_html, layer_attention_small_multiples)
 from kdviz.viz.render import attribution_comparison_html, attribution_figure
@@ -413,6 +415,85 @@ class LayerAttentionView:
     def _repr_mimebundle_(self, **kwargs):
         bundle = _widget_bundle(self.widget, **kwargs)
         bundle["text/html"] = self.render_html()  # shown where no widget frontend runs
+        return bundle
+
+    def _repr_html_(self) -> str:
+        return self.render_html()
+
+
+class AgreementView:
+    """Several runs' rationale agreement with their teachers over training, side by side.
+
+    Args:
+        runs: label -> a run folder or a loaded run (each recorded ``history/agreement.jsonl``).
+
+    Raises:
+        ValueError: a run recorded no agreement (``agreement_size`` 0 and ``probe_size`` 0).
+    """
+
+    def __init__(self, runs: dict):
+        from kdviz.runs import Run, load_run
+
+        loaded = {label: run if isinstance(run, Run) else load_run(run) for label, run in runs.items()}
+        missing = [label for label, run in loaded.items() if not run.agreement]
+        if missing:
+            raise ValueError(f"No agreement recorded by {missing}: those runs had agreement_size and probe_size 0.")
+        self.curves = {label: run.agreement for label, run in loaded.items()}
+        self.controls = {
+            "measure": widgets.ToggleButtons(options=[(name, key) for key, name in MEASURE_NAMES.items()],
+                                             description="measure", style={"button_width": "auto"}),
+            "export_png": widgets.Button(description="export PNG"),
+            "export_html": widgets.Button(description="export HTML"),
+        }
+        self.export_dir = Path(".")
+        self.html, self.status = widgets.HTML(), widgets.HTML()
+        _fit_descriptions(self.controls.values())
+        self.controls["measure"].observe(lambda change: self.refresh(), names="value")
+        self.controls["export_png"].on_click(lambda _: self.export_png())
+        self.controls["export_html"].on_click(lambda _: self.export_html())
+        self.refresh()
+
+    def render_html(self) -> str:
+        """The table of the chosen measure, one row per run (no script)."""
+        measure = self.controls["measure"].value
+        return agreement_table_html(self.curves, measure,
+                                    title=f"teacher-student {MEASURE_NAMES[measure]} of the token scores by step")
+
+    def figure(self):
+        """Every measure's curves, one line per run (:func:`kdviz.report.agreement_figure`)."""
+        from kdviz.report import agreement_figure
+
+        return agreement_figure(self.curves, title="student vs teacher token scores over training")
+
+    def refresh(self) -> None:
+        """Re-render the current state into ``self.html``."""
+        self.html.value = self.render_html()
+        self.status.value = ""
+
+    def export_png(self, path: str | Path | None = None) -> Path:
+        """Write the curves as PNG (default: ``<export_dir>/agreement.png``)."""
+        path = Path(path or self.export_dir / "agreement.png")
+        path.write_bytes(_png_bytes(self.figure()))
+        self.status.value = _wrote(path)
+        return path
+
+    def export_html(self, path: str | Path | None = None) -> Path:
+        """Write the table as a standalone HTML page (default: ``<export_dir>/agreement.html``)."""
+        path = Path(path or self.export_dir / "agreement.html")
+        path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>kdviz agreement</title></head>'
+                        f'<body>{self.render_html()}</body></html>', encoding="utf-8")
+        self.status.value = _wrote(path)
+        return path
+
+    @property
+    def widget(self) -> widgets.Widget:
+        """The whole view as one ipywidgets box."""
+        c = self.controls
+        return _view_box([c["measure"], self.html, widgets.HBox([c["export_png"], c["export_html"]]), self.status])
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = _widget_bundle(self.widget, **kwargs)
+        bundle["text/html"] = self.render_html()
         return bundle
 
     def _repr_html_(self) -> str:

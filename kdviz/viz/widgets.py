@@ -54,6 +54,23 @@ def _wrote(path: Path) -> str:
     return f"wrote <code>{html.escape(str(path.resolve()))}</code>"
 
 
+def _write_png(figure, path: str | Path, status: widgets.HTML) -> Path:
+    """Save a view's figure as PNG and say where in its status line."""
+    path = Path(path)
+    path.write_bytes(_png_bytes(figure))
+    status.value = _wrote(path)
+    return path
+
+
+def _write_page(body: str, title: str, path: str | Path, status: widgets.HTML) -> Path:
+    """Save a view's HTML as a standalone page (inline CSS, no script) and say where in its status line."""
+    path = Path(path)
+    path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>kdviz {title}</title></head>'
+                    f'<body>{body}</body></html>', encoding="utf-8")
+    status.value = _wrote(path)
+    return path
+
+
 def _widget_bundle(widget: widgets.Widget, **kwargs) -> dict:
     """A widget's display data: ipywidgets 8's ``_repr_mimebundle_``, or for 7.x (Colab's) the same
     widget-view entry that 7.x publishes from ``_ipython_display_``."""
@@ -259,20 +276,15 @@ class AttributionView:
 
     def export_png(self, path: str | Path | None = None) -> Path:
         """Write the current view as PNG (default: ``<export_dir>/attribution-<index>.png``)."""
-        path = Path(path or self.export_dir / f"attribution-{self.index}.png")
-        path.write_bytes(_png_bytes(self.figure()))
-        self.last_export["png"] = path
-        self.status.value = _wrote(path)
-        return path
+        self.last_export["png"] = _write_png(self.figure(), path or self.export_dir / f"attribution-{self.index}.png",
+                                             self.status)
+        return self.last_export["png"]
 
     def export_html(self, path: str | Path | None = None) -> Path:
         """Write the current view as a standalone HTML page (inline CSS, no script)."""
-        path = Path(path or self.export_dir / f"attribution-{self.index}.html")
-        path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>kdviz attribution</title></head>'
-                        f'<body>{self.render_html()}</body></html>', encoding="utf-8")
-        self.last_export["html"] = path
-        self.status.value = _wrote(path)
-        return path
+        self.last_export["html"] = _write_page(self.render_html(), "attribution",
+                                               path or self.export_dir / f"attribution-{self.index}.html", self.status)
+        return self.last_export["html"]
 
     @property
     def widget(self) -> widgets.Widget:
@@ -391,18 +403,12 @@ class LayerAttentionView:
 
     def export_png(self, path: str | Path | None = None) -> Path:
         """Write the current state as PNG (default: ``<export_dir>/layer-attention.png``)."""
-        path = Path(path or self.export_dir / "layer-attention.png")
-        path.write_bytes(_png_bytes(self.figure()))
-        self.status.value = _wrote(path)
-        return path
+        return _write_png(self.figure(), path or self.export_dir / "layer-attention.png", self.status)
 
     def export_html(self, path: str | Path | None = None) -> Path:
         """Write the current state as a standalone HTML page (default: ``<export_dir>/layer-attention.html``)."""
-        path = Path(path or self.export_dir / "layer-attention.html")
-        path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>kdviz layer attention</title>'
-                        f'</head><body>{self.render_html()}</body></html>', encoding="utf-8")
-        self.status.value = _wrote(path)
-        return path
+        return _write_page(self.render_html(), "layer attention", path or self.export_dir / "layer-attention.html",
+                           self.status)
 
     @property
     def widget(self) -> widgets.Widget:
@@ -472,18 +478,11 @@ class AgreementView:
 
     def export_png(self, path: str | Path | None = None) -> Path:
         """Write the curves as PNG (default: ``<export_dir>/agreement.png``)."""
-        path = Path(path or self.export_dir / "agreement.png")
-        path.write_bytes(_png_bytes(self.figure()))
-        self.status.value = _wrote(path)
-        return path
+        return _write_png(self.figure(), path or self.export_dir / "agreement.png", self.status)
 
     def export_html(self, path: str | Path | None = None) -> Path:
         """Write the table as a standalone HTML page (default: ``<export_dir>/agreement.html``)."""
-        path = Path(path or self.export_dir / "agreement.html")
-        path.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>kdviz agreement</title></head>'
-                        f'<body>{self.render_html()}</body></html>', encoding="utf-8")
-        self.status.value = _wrote(path)
-        return path
+        return _write_page(self.render_html(), "agreement", path or self.export_dir / "agreement.html", self.status)
 
     @property
     def widget(self) -> widgets.Widget:

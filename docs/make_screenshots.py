@@ -7,8 +7,8 @@ RUN_DIR is an ``adkd+alp`` run folder (for example runs/demo/student from ``make
 - attribution_view.png: the AttributionView's rendering (its exported standalone HTML) of real
   SST-2 dev sentences, teacher vs distilled student, photographed by headless Chromium;
 - attribution_figure.png: the same example as the view's PNG export (matplotlib);
-- layer_attention_view.png and layer_attention_over_training.png: the LayerAttentionView's
-  figures, data-set mean at the last logged step and small multiples over training.
+- layer_attention_view.png: the LayerAttentionView's table (its exported HTML) at the last logged
+  step; layer_attention_over_training.png: its PNG export of the weights over training.
 
 Needs Debian's chromium for the first one (apt-get install chromium).
 """
@@ -59,8 +59,9 @@ def main() -> None:
     view.export_png(out / "attribution_figure.png")
 
     layers = LayerAttentionView.from_run(run)
-    layers.export_png(out / "layer_attention_view.png")
-    layers.controls["mode"].value = "small multiples"
+    with tempfile.TemporaryDirectory() as folder:
+        photograph(layers.export_html(Path(folder) / "layers.html"), out / "layer_attention_view.png", height=300)
+    layers.controls["mode"].value = "weights over training"
     layers.export_png(out / "layer_attention_over_training.png")
     print(f"wrote {sorted(p.name for p in out.glob('*.png'))} from {run.path}")
 

@@ -38,9 +38,10 @@ def test_mean_agreement_averages_examples_and_views_over_real_tokens_only():
         mean_agreement(teacher, student[:1], lengths=[2, 3])
 
 
-@pytest.mark.parametrize("method", ["ft", "kd"])
+@pytest.mark.parametrize("method", ["ft", "kd", "pkd", "ckd", "alp", "adkd", "adkd+alp"])
 def test_every_method_records_agreement_curves_on_the_probe_set(tiny_teacher, tmp_path, real_glue_env, method):
-    """Students trained without the attribution loss get the same curves, so that methods can be compared."""
+    """Every method records the same curves (students trained without the attribution loss too), so that methods
+    can be compared."""
     distill(tiny_run_config(tiny_teacher, tmp_path / method, method=method, epochs=1, probe_size=4,
                             agreement_size=4, logging_steps=2))
     run = load_run(tmp_path / method)

@@ -144,13 +144,17 @@ class AttributionSettings:
         steps: IG steps m (1 = gradient x input).
         rule: Riemann rule, see :func:`riemann_rule`.
         top_k: hidden dimensions kept per token before the norm (the teacher's K); None keeps all.
-        step_chunk: at most this many steps per pass, to bound memory (all at once by default);
-            it changes how the work is split, not the result. On a trained student
-            (``create_graph``) each chunk's double-backward graph is rebuilt during the loss's
-            backward pass, one chunk at a time, with the same dropout masks (activation
-            recomputation: memory of one chunk instead of m steps, for about one more pass per
-            chunk), and the logits and hidden states for the other terms come from one more
-            forward pass at the unscaled input.
+        step_chunk: at most this many steps per pass, to bound memory (all at once by default).
+            Without dropout (eval mode, or dropout 0) it changes how the work is split, not the
+            result: attributions, logits and every gradient equal the unchunked ones to float
+            round-off (tested). With dropout on, each chunk's pass draws its own dropout masks where
+            one pass draws one set for all steps, so the values differ as between two draws of the
+            masks. On a trained student (``create_graph``) each chunk's double-backward graph is
+            rebuilt during the loss's backward pass, one chunk at a time, with the same dropout
+            masks (activation recomputation: memory of one chunk instead of m steps, for about one
+            more pass per chunk). As without chunks, the logits and hidden states for the other
+            terms come from the pass that holds the unscaled input (the last step of the right and
+            trapezoid rules; one more forward pass for the others).
     """
 
     views: str | int = "gold"
@@ -235,19 +239,30 @@ def integrated_gradients(
 
     for start in range(0, settings.steps, chunk):
         scale, weight = alphas[start:start + chunk], weights[start:start + chunk]
+        at_input = start + chunk >= settings.steps and bool(scale[-1] == 1)  # the unscaled input is a step: reuse it
+        keep_hidden = output_hidden_states and at_input
         if create_graph and chunk < settings.steps:
-            # bounded memory: the chunk's first-order pass now (grad mode is off inside the checkpoint's
-            # first call), its double-backward graph rebuilt during the loss's backward (grad mode on),
-            # one chunk at a time, with the same dropout masks
-            recomputed = lambda embedded, scale=scale, weight=weight: per_chunk(
-                embedded, scale=scale, weight=weight, create_graph=torch.is_grad_enabled(),
-                output_hidden_states=False)[0]
-            total = total + torch.utils.checkpoint.checkpoint(recomputed, embedded, use_reentrant=True)
+            # bounded memory: the checkpoint drops what the chunk's double-backward graph saves and
+            # recomputes it during the loss's backward pass, one chunk at a time, with the same dropout
+            # masks; non-reentrant, so that DDP sees each parameter's gradient once per step. The last
+            # chunk also returns its logits (and hidden states) at the unscaled input: no extra pass
+            def recomputed(embedded, scale=scale, weight=weight, at_input=at_input, keep_hidden=keep_hidden):
+                grads, logits, hidden = per_chunk(embedded, scale=scale, weight=weight, create_graph=True,
+                                                  output_hidden_states=keep_hidden)
+                return (grads, logits[-1], *(hidden or ())) if at_input else grads
+
+            outputs = torch.utils.checkpoint.checkpoint(recomputed, embedded, use_reentrant=False)
+            if at_input:
+                grads, logits_at_input, *hidden = outputs
+                hidden_at_input = tuple(hidden) if keep_hidden else None
+            else:
+                grads = outputs
+            total = total + grads
             continue
         grads, logits, hidden = per_chunk(embedded, scale=scale, weight=weight, create_graph=create_graph,
-                                          output_hidden_states=output_hidden_states)
+                                          output_hidden_states=keep_hidden)
         total = total + grads
-        if start + chunk >= settings.steps and scale[-1] == 1:  # the unscaled input is a step: reuse it
+        if at_input:
             logits_at_input, hidden_at_input = logits[-1], hidden
     if logits_at_input is None:
         out = model(**inputs, output_hidden_states=output_hidden_states)

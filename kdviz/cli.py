@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from kdviz.cache_store import CacheFolderError
 from kdviz.data import DEFAULT_MAX_LENGTH
 
 
@@ -80,6 +81,10 @@ def _cache(args: argparse.Namespace) -> int:
     if args.action == "clear":
         cleared = clear_entries(folder, args.keys or None)
         print(f"Removed {_entries(len(cleared))} from {folder}: freed {format_size(sum(e.size for e in cleared))}.")
+        for entry in list_entries(folder):
+            if entry.builders and (not args.keys or any(entry.path.name.startswith(k) for k in args.keys)):
+                print(f"  {entry.path.name[:12]} left alone: process {', '.join(map(str, entry.builders))} "
+                      f"is writing it now")
         return 0
     entries = list_entries(folder)
     print(f"{folder}: {_entries(len(entries))}, {format_size(sum(e.size for e in entries))} in total")
@@ -87,9 +92,11 @@ def _cache(args: argparse.Namespace) -> int:
         about = entry.description
         source = " ".join(f"{name}={about[name]}" for name in ("task", "split", "subset", "max_length")
                           if about.get(name) is not None)
+        state = (f"  being written by process {', '.join(map(str, entry.builders))}" if entry.builders else "") + \
+            (f"  {format_size(entry.leftovers)} left by a cut-off build" if entry.leftovers else "")
         print(f"  {entry.path.name[:12]}  {format_size(entry.size):>9}  "
               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.modified))}  teacher={about.get('teacher', '?')} "
-              f"{source}  parts: {', '.join(entry.parts)}")
+              f"{source}  parts: {', '.join(entry.parts) or 'none finished'}{state}")
     return 0
 
 
@@ -238,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, argparse.ArgumentTypeError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, argparse.ArgumentTypeError, CacheFolderError) as error:
         print(f"kdviz {args.command}: error: {error}", file=sys.stderr)
         return 2
 

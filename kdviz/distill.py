@@ -16,6 +16,7 @@ from kdviz.config import DistillConfig
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.distill_trainer import DistillationTrainer
 from kdviz.glue_trainer import glue_trainer_inputs, run_summary, without_progress_output
+from kdviz.cache_store import check_cache_dir
 from kdviz.models import attention_for, build_student, load_classifier, load_teacher
 from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.precision import precision_arguments
@@ -23,7 +24,7 @@ from kdviz.probe import Probe
 from kdviz.report import write_run_reports
 from kdviz.runs import RunFolder, TeacherInfo, check_output_dir
 from kdviz.tasks import get_task
-from kdviz.teacher_cache import load_or_build_teacher_cache
+from kdviz.teacher_cache import check_padding_side, load_or_build_teacher_cache
 from kdviz.teacher_outputs import TeacherOutputSource
 
 MODEL_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
@@ -165,6 +166,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     """
     config.validate()
     check_logger(config.report_to)
+    if config.teacher_cache:
+        check_cache_dir(config.cache_dir)
     task = get_task(config.task)
     run = RunFolder(config.output_dir)
     args = training_arguments_for(config, run.path, **training_arguments)
@@ -179,6 +182,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     data = load_glue(task, config.data_dir, train_subset=config.train_subset, eval_subset=config.eval_subset,
                      seed=config.subset_seed)
     teacher, tokenizer = load_teacher(config.teacher, task)
+    check_padding_side(tokenizer)
     torch.manual_seed(config.seed)
     student, student_tokenizer = make_student(config, teacher, tokenizer)
     check_tokenizers(tokenizer, student_tokenizer, teacher, student)
@@ -187,15 +191,16 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     model = DistillationModel(student, DistillationObjective.from_config(config, student.config, teacher.config),
                               settings)
 
-    with args.main_process_first(desc="run folder, tokenisation and teacher cache"):
+    with args.main_process_first(desc="tokenisation, teacher cache and run folder"):
+        encoded = tokenize_glue(data, tokenizer, task, config.max_length)
+        encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
+        # before the run folder is replaced: a cache that cannot be built loses nothing already written
+        cache = _teacher_cache(config, encoded["train"], tokenizer, teacher.to(args.device), settings,
+                               model.objective.teacher_needs, write=main_process, progress=progress)
         if main_process:
             run.write_header(config, TeacherInfo(str(config.teacher), list(task.label_names),
                                                  teacher.config.num_hidden_layers, teacher.config.hidden_size),
                              replace=overwrite and not resume)
-        encoded = tokenize_glue(data, tokenizer, task, config.max_length)
-        encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
-        cache = _teacher_cache(config, encoded["train"], tokenizer, teacher.to(args.device), settings,
-                               model.objective.teacher_needs, write=main_process, progress=progress)
 
     trainer = DistillationTrainer(model=model, args=args, processing_class=tokenizer,
                                   teacher_outputs=TeacherOutputSource(teacher, settings, cache),

@@ -107,6 +107,12 @@ def glue_trainer_inputs(encoded, task: str | GlueTask) -> dict:
             "compute_metrics": trainer_metrics(task), "glue_task": task}
 
 
+def trained_precision(trainer: Trainer) -> str:
+    """What the training really ran in: ``"bf16"`` or ``"fp16"`` where the accelerator autocast, else ``"fp32"``."""
+    accelerator = trainer.accelerator
+    return accelerator.mixed_precision if accelerator.native_amp and accelerator.mixed_precision != "no" else "fp32"
+
+
 def run_summary(trainer: Trainer, task: str | GlueTask, **extra) -> dict:
     """Evaluate the kept (best) model and report: sizes, one record per epoch, the best metrics.
 
@@ -136,6 +142,6 @@ def run_summary(trainer: Trainer, task: str | GlueTask, **extra) -> dict:
         "best_epoch": best_epoch,
         "best": {k.removeprefix("eval_"): v for k, v in best.items() if k != "epoch"},
         "best_checkpoint": Path(trainer.state.best_model_checkpoint or "").name or None,
-        "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+        "precision": trained_precision(trainer),
         "device": torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else args.device.type,
     }

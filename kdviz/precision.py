@@ -26,11 +26,16 @@ def resolve_precision(precision: str = "auto", *, device: str | torch.device | N
         ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
     Raises:
-        ValueError: an unknown precision, or ``bf16`` asked of a GPU without native bf16.
+        ValueError: an unknown precision, ``bf16`` asked of a GPU without native bf16, or ``fp16`` asked
+            of a CPU (no fp16 autocast there: the run would train in fp32 while saying fp16).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} is not one of {list(PRECISIONS)}.")
     device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and precision == "fp16":
+        raise ValueError("precision='fp16' needs a CUDA GPU (fp16 autocast with loss scaling); on a CPU the run "
+                         "would train in fp32. Use precision='fp32' or 'auto' here (or 'bf16', which CPUs run "
+                         "as bf16 autocast).")
     if device.type != "cuda":  # autocast on a CPU is slower than fp32 there: only when asked for
         return "fp32" if precision == "auto" else precision
     native_bf16 = torch.cuda.get_device_capability(device) >= BF16_MIN_CAPABILITY

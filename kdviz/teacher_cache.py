@@ -2,10 +2,12 @@
 
 The teacher is frozen and in eval mode, so its outputs for a training example never change: they
 are computed once, batched, and every run of every method and seed on the same teacher and data
-reads them (the shared cache folder of :mod:`kdviz.cache_store`). An entry's key hashes the
-teacher's weights, the tokenised data (ids, segments, masks, labels, ``idx``) and a description of
-where the data came from (task, split, subset, max length). An entry holds parts, each built when a
-run first needs it and read memory-mapped, so a cache of MNLI's or QQP's size need not fit in memory:
+reads them (the shared cache folder of :mod:`kdviz.cache_store`). An entry's key hashes everything
+that decides what the teacher computes (:func:`cache_key`): its weights, its model class and config
+(label names and paths aside), its attention implementation, the installed torch and transformers
+versions, the tokenised data (ids, segments, masks, labels, ``idx``) and a description of where the
+data came from (task, split, subset, max length). An entry holds parts, each built when a run first
+needs it and read memory-mapped, so a cache of MNLI's or QQP's size need not fit in memory:
 
 - ``outputs``: ``idx`` (N,), each example's token offsets (N + 1,), the logits (N, C) in float32;
 - ``cls_states``: the [CLS] vector of every layer, embeddings included (N, layers + 1, H): ALP,
@@ -13,7 +15,10 @@ run first needs it and read memory-mapped, so a cache of MNLI's or QQP's size ne
 - ``token_states``: every real token's vectors of every layer (T, layers + 1, H), only when
   ``alp_representation="tokens"`` asks for them;
 - ``scores-<settings>``: AD-KD's normalised token scores per view (T, V), one part per attribution
-  setting (views, IG steps, rule, top-K).
+  setting (views, IG steps, rule, top-K) and version of kdviz's attribution code.
+
+Per-token values are stored for real tokens only, in order, and placed back by each batch's
+attention mask. A tokenizer that pads on the left is refused (BERT reads [CLS] at position 0).
 
 Hidden states and token scores are stored in float16 (a relative error below 2**-11, about 5e-4;
 ``tests/test_teacher_cache.py`` measures what it does to each loss term), unless a value is beyond
@@ -24,26 +29,31 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import itertools
 import json
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import transformers
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
+import kdviz.attribution
+import kdviz.frozen_attribution
 from kdviz.attribution import AttributionSettings, view_names
-from kdviz.cache_store import CacheEntry, format_size, resolve_cache_dir
+from kdviz.cache_store import FIXES, CacheEntry, check_cache_dir, format_size
 from kdviz.frozen_attribution import frozen_token_scores
 from kdviz.loss_terms import CLS_STATES, HIDDEN_STATES, LOGITS, TOKEN_SCORES, ModelOutputs
 
 CACHE_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
 KIND = "teacher"
 """The cache folder's subfolder of teacher entries."""
-FORMAT = 2
+FORMAT = 3
 OUTPUTS, CLS_PART, TOKENS_PART = "outputs", "cls_states", "token_states"
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
@@ -77,15 +87,55 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+CONFIG_FIELDS_IGNORED = frozenset({"_name_or_path", "name_or_path", "id2label", "label2id", "architectures",
+                                   "transformers_version", "_commit_hash", "finetuning_task", "dtype", "torch_dtype"})
+"""Config fields that do not change what the model computes: names, paths and label names (the
+number of labels stays in the key), the version that saved it, and the dtype (the weights' hash
+holds their dtype)."""
+
+
+def describe_teacher(teacher: torch.nn.Module) -> dict:
+    """Everything besides its weights that decides a teacher's outputs: model class, config (label
+    names and paths aside), attention implementation, and the torch and transformers versions."""
+    config = {name: value for name, value in teacher.config.to_dict().items() if name not in CONFIG_FIELDS_IGNORED}
+    return {"class": f"{type(teacher).__module__}.{type(teacher).__qualname__}", "config": config,
+            "num_labels": teacher.config.num_labels,
+            "attention": getattr(teacher.config, "_attn_implementation", None),
+            "torch": torch.__version__.split("+")[0], "transformers": transformers.__version__}
+
+
 def cache_key(teacher: torch.nn.Module, dataset, description: dict) -> str:
-    """The key of the cache entry for this teacher and tokenised data (``description``: where it came from)."""
-    return _digest({"teacher": hash_model(teacher), "data": hash_dataset(dataset), "description": description,
-                    "format": FORMAT})
+    """The key of the cache entry for this teacher and tokenised data (``description``: where it came from).
+
+    It hashes the teacher's weights and :func:`describe_teacher`, the tokenised data, ``description``
+    and the entry format, so that any change to what the teacher computes gives another entry.
+    """
+    return _digest({"teacher": hash_model(teacher), "architecture": describe_teacher(teacher),
+                    "data": hash_dataset(dataset), "description": description, "format": FORMAT})
+
+
+def _attribution_code() -> str:
+    """A digest of the source of the code that computes token scores: a changed kdviz gives new parts."""
+    return _digest([inspect.getsource(module) for module in (kdviz.attribution, kdviz.frozen_attribution)])
 
 
 def scores_part(settings: AttributionSettings) -> str:
-    """The name of the part that holds token scores for these attribution settings."""
-    return f"scores-{_digest(settings.result_fields())[:12]}"
+    """The name of the part that holds token scores for these attribution settings (and this
+    version of the attribution code)."""
+    return f"scores-{_digest({**settings.result_fields(), 'code': _attribution_code()})[:12]}"
+
+
+def check_padding_side(tokenizer) -> None:
+    """Refuse a tokenizer that pads on the left.
+
+    Raises:
+        ValueError: BERT reads [CLS] at position 0, so left padding gives wrong classifiers and states.
+    """
+    side = getattr(tokenizer, "padding_side", "right")
+    if side != "right":
+        raise ValueError(f"The tokenizer pads on the {side} (padding_side={side!r}), but BERT's classifier and "
+                         f"kdviz's [CLS] terms read position 0: set tokenizer.padding_side = 'right' (or "
+                         f"\"padding_side\": \"right\" in the model folder's tokenizer_config.json).")
 
 
 def parts_for(needs: frozenset[str], settings: AttributionSettings) -> list[str]:
@@ -135,22 +185,21 @@ class TeacherCache:
         """Bytes of the arrays it reads."""
         return sum(array.nbytes for array in self.arrays.values())
 
-    def _per_token(self, name: str, rows: torch.Tensor, length: int) -> torch.Tensor:
-        """(B, L, ...) values of the rows' real tokens, zero on padding."""
-        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
-        valid = torch.arange(length)[None, :] < lengths[:, None]  # (B, L)
-        positions = (starts[:, None] + torch.arange(length)[None, :])[valid]
+    def _per_token(self, name: str, rows: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """(B, L, ...) values of the rows' real tokens placed where ``real`` (B, L) is True, zero elsewhere."""
+        starts = self.offsets[rows]
+        positions = (starts[:, None] + real.long().cumsum(-1) - 1)[real]  # the k-th real token reads value k
         values = torch.from_numpy(np.asarray(self.arrays[name][positions.numpy()])).float()
-        out = values.new_zeros(len(rows), length, *values.shape[1:])
-        out[valid] = values
+        out = values.new_zeros(*real.shape, *values.shape[1:])
+        out[real] = values
         return out
 
-    def lookup(self, idx: torch.Tensor, length: int) -> ModelOutputs:
+    def lookup(self, idx: torch.Tensor, attention_mask: torch.Tensor) -> ModelOutputs:
         """The cached teacher outputs of a batch, on the CPU in float32.
 
         Args:
             idx: (B,) the examples' ``idx`` values.
-            length: L, the batch's padded length.
+            attention_mask: (B, L) the batch's mask; per-token values go to its real tokens, in order.
 
         Returns:
             :class:`~kdviz.loss_terms.ModelOutputs`: logits (B, C); token scores (B, V, L), zero on
@@ -158,17 +207,21 @@ class TeacherCache:
             token's are cached, else (B, 1, H) holding the [CLS] position only, when those are.
 
         Raises:
-            KeyError: an example that is not in the cache (another data set or subset).
+            KeyError: an example that is not in the cache (another data set or subset), or whose
+                number of real tokens differs from the cached one (other tokenised data).
         """
-        idx = idx.cpu().long()
+        idx, real = idx.cpu().long(), attention_mask.cpu().bool()
         if len(idx) and (idx.max() >= len(self._row) or idx.min() < 0 or (self._row[idx]).min() < 0):
             raise KeyError("A batch holds examples that are not in the teacher cache (another data set or subset?).")
         rows = self._row[idx]
+        if not torch.equal(real.sum(-1), self.offsets[rows + 1] - self.offsets[rows]):
+            raise KeyError("A batch's examples have other token counts than the teacher cache holds for them "
+                           "(tokenised with another tokenizer or max length?).")
         logits = torch.from_numpy(np.asarray(self.arrays["logits"][rows.numpy()]))
-        scores = self._per_token("scores", rows, length).permute(0, 2, 1) if "scores" in self.arrays else None
+        scores = self._per_token("scores", rows, real).permute(0, 2, 1) if "scores" in self.arrays else None
         hidden = None
         if "token_states" in self.arrays:
-            hidden = self._per_token("token_states", rows, length).unbind(dim=2)
+            hidden = self._per_token("token_states", rows, real).unbind(dim=2)
         elif "cls_states" in self.arrays:
             states = torch.from_numpy(np.asarray(self.arrays["cls_states"][rows.numpy()])).float()
             hidden = states.unsqueeze(1).unbind(dim=2)
@@ -287,10 +340,14 @@ def load_or_build_teacher_cache(
     """The teacher's outputs that ``needs`` asks for, for every example of ``dataset``: read from the
     cache folder, with any missing part computed in one pass of the teacher and saved.
 
+    A part that cannot be read as it is (cut off, damaged, of another key) is rebuilt. A read-only
+    cache folder still serves its complete parts; a missing one is then computed in memory for this
+    run only, with a warning that says so.
+
     Args:
         teacher: the frozen teacher (eval mode; any device).
         dataset: tokenised split with ``input_ids``, ``attention_mask``, ``label``, ``idx``.
-        tokenizer: pads the batches.
+        tokenizer: pads the batches (on the right).
         needs: what the loss terms read from the teacher (``DistillationObjective.teacher_needs``).
         settings: the teacher's attribution settings (views, steps, rule, top-K; used for token scores).
         description: where the data came from (task, split, subset, max length); part of the key.
@@ -302,27 +359,37 @@ def load_or_build_teacher_cache(
 
     Returns:
         A :class:`TeacherCache` (None when ``needs`` is empty: nothing to cache).
+
+    Raises:
+        ValueError: a tokenizer that pads on the left.
+        CacheFolderError: the cache folder is a file, cannot be created, or has no space for a part.
     """
     if not needs:
         return None
+    check_padding_side(tokenizer)
+    root = check_cache_dir(cache_dir)
     label = {"teacher": description.get("teacher", "")}
     description = {k: v for k, v in description.items() if k != "teacher"}
     key = cache_key(teacher, dataset, description)
-    entry = CacheEntry(resolve_cache_dir(cache_dir) / KIND / key[:16], key)
+    entry = CacheEntry(root / KIND / key[:16], key)
     wanted = parts_for(needs, settings)
     found = {part: entry.read_part(part) for part in wanted}
     missing = [part for part, arrays in found.items() if arrays is None]
+    save = write and (not missing or entry.writable())
     if missing:
-        build = lambda dtype: _build(entry if write else None, missing, teacher.eval(), dataset, tokenizer, settings,
+        if write and not save:
+            warnings.warn(f"The teacher cache folder {str(root)!r} is read-only: the teacher's {', '.join(missing)} "
+                          f"are computed in memory for this run and not saved. To keep them, {FIXES}.", stacklevel=2)
+        build = lambda dtype: _build(entry if save else None, missing, teacher.eval(), dataset, tokenizer, settings,
                                      {**label, **description}, batch_size, progress, dtype)
         try:
             built = build(np.float16)
         except _BeyondFloat16:
             built = build(np.float32)
-        found.update({part: entry.read_part(part) if write else built[part] for part in missing})
+        found.update(built)  # saved parts are these arrays' files, already renamed into place
     arrays = {name: array for part_arrays in found.values() for name, array in part_arrays.items()}
-    cache = TeacherCache(arrays, key, entry.path if write else None)
+    cache = TeacherCache(arrays, key, entry.path if save else None)
     if progress:
         print(f"Teacher cache {key[:16]}: {', '.join(wanted)} ({format_size(cache.size)})"
-              f"{' in ' + str(entry.path) if write else ''}")
+              f"{' in ' + str(entry.path) if save else ''}")
     return cache

@@ -83,4 +83,4 @@ class TeacherOutputSource:
             raise ValueError("The teacher cache is read by each example's 'idx'; this batch has no 'idx' column.")
         if missing := needs - self.cache.provides:
             raise ValueError(f"The teacher cache holds no {sorted(missing)}: build it with these needs.")
-        return self.cache.lookup(idx, mask.shape[1]).to(mask.device)
+        return self.cache.lookup(idx, mask).to(mask.device)

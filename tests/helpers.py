@@ -70,3 +70,19 @@ def is_png(data: bytes) -> bool:
     import struct
 
     return data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24])[0] > 0
+
+
+def in_mount_namespace(script: str, **kwargs):
+    """Run a shell script in a mount namespace of its own (``unshare -rm``), where it may mount a small
+    tmpfs or a read-only bind mount that vanish with it. Returns the ``CompletedProcess``."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs util-linux's unshare (a mount namespace for a small or read-only file system)")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"this kernel refuses a user mount namespace: {probe.stderr.decode().strip()}")
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, **kwargs)

@@ -116,6 +116,8 @@ def test_chunked_student_steps_recompute_to_the_same_loss_and_gradients(rule):
 
 
 def test_chunked_student_steps_replay_the_dropout_masks():
+    """The recomputation replays each chunk's dropout masks, and the logits for the other terms come from
+    the last chunk's pass (the one that holds the unscaled input), not from a pass of their own."""
     model = tiny_bert(num_labels=2, hidden_dropout_prob=0.3).double().train()
     batch, ids, mask, types = unpacked(True)
     labels = torch.tensor([0, 1, 1])
@@ -138,7 +140,7 @@ def test_chunked_student_steps_replay_the_dropout_masks():
         targets = torch.nn.functional.cross_entropy(logits, labels.repeat(2), reduction="sum")
         (grad,) = torch.autograd.grad(targets, flat, create_graph=True)
         total = total + torch.einsum("s,sblh->blh", weights[start:start + 2].to(grad), grad.view(2, *embedded.shape))
-    logits_at_input = model(**batch).logits
+    logits_at_input = logits.view(2, 3, -1)[-1]  # the last chunk's last step: alpha = 1
     kept = attribution_loss(teacher, token_scores((total * embedded).unsqueeze(1), mask))
     kept = kept + logits_at_input.pow(2).mean()
     kept.backward()

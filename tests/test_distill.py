@@ -310,27 +310,51 @@ def test_data_seed_fixes_the_training_subset_across_seeds(tiny_teacher, tmp_path
     assert len(drawn[42]) == 64 and drawn[42] == drawn[43]
 
 
-def test_two_processes_average_the_width_projection_too(tiny_teacher, tmp_path, glue_dir):
-    """The projection is part of the DDP-wrapped module: both processes end with the same weights."""
+def run_two_processes(tiny_teacher, student, glue_dir, folder, **overrides):
+    """A ``torchrun`` distillation with two gloo processes; each process's weights at the start and end."""
     from safetensors.torch import load_file
 
+    weights = folder / "weights"
+    weights.mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(REPO / "tests" / "distributed_worker.py"), str(tiny_teacher), str(student), str(glue_dir),
+                           str(folder / "run"), str(weights), json.dumps(overrides)],
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return {(rank, when): load_file(str(weights / f"rank{rank}-{when}.safetensors"))
+            for rank in (0, 1) for when in ("begin", "end")}
+
+
+def test_two_processes_average_the_width_projection_too(tiny_teacher, tmp_path, glue_dir):
+    """The projection is part of the DDP-wrapped module: both processes end with the same weights."""
     student = tmp_path / "narrow_student"
     tiny_bert(num_labels=2, layers=2, hidden=16, seed=3).save_pretrained(student)
     AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(student)
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(REPO / "tests" / "distributed_worker.py"), str(tiny_teacher), str(student), str(glue_dir),
-                           str(tmp_path / "run"), str(weights)], env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
-    rank0, rank1 = (load_file(str(weights / f"rank{rank}-end.safetensors")) for rank in (0, 1))
-    start = load_file(str(weights / "rank0-begin.safetensors"))
-    name = "terms.layer_projection.projection.width_projection.weight"
+    weights = run_two_processes(tiny_teacher, student, glue_dir, tmp_path)
+    rank0, rank1, start = weights[0, "end"], weights[1, "end"], weights[0, "begin"]
+    name = "objective.terms.layer_projection.projection.width_projection.weight"
     assert rank0[name].shape == (32, 16) and not torch.equal(rank0[name], start[name])  # trained
     for key in rank0:
         torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
     assert [r["step"] for r in RunFolder(tmp_path / "run").loss_terms()] == [1, 2, 3, 4]  # 64 / (2 x 8) per step
+
+
+def test_two_processes_train_chunked_ig_steps_to_the_unchunked_weights(tiny_teacher, tmp_path, glue_dir):
+    """Chunked IG steps recompute in a reentrant backward: under DDP (two gloo processes) they train,
+    both processes agree, and the weights equal those of the same run without chunks."""
+    student = tmp_path / "student"
+    tiny_bert(num_labels=2, layers=2, seed=3).save_pretrained(student)  # no dropout: chunks change nothing
+    AutoTokenizer.from_pretrained(tiny_teacher).save_pretrained(student)
+    runs = {chunk: run_two_processes(tiny_teacher, student, glue_dir, tmp_path / str(chunk), preset="adkd/sst2",
+                                     ig_steps=2, ig_step_chunk=chunk, top_k=20)
+            for chunk in (1, None)}
+    chunked, whole = runs[1], runs[None]
+    name = "student.bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(chunked[0, "end"][name], chunked[0, "begin"][name])  # trained
+    for key in chunked[0, "end"]:
+        torch.testing.assert_close(chunked[0, "end"][key], chunked[1, "end"][key], rtol=0, atol=0, msg=key)
+        if not key.endswith("attention.self.key.bias"):  # its gradient is zero up to round-off, which Adam scales up
+            torch.testing.assert_close(chunked[0, "end"][key], whole[0, "end"][key], rtol=1e-5, atol=1e-6, msg=key)
 
 
 def test_tensorboard_receives_every_loss_term(tiny_teacher, tmp_path, real_glue_env):

@@ -49,3 +49,26 @@ def test_runtime_summary_names_the_precision_used(monkeypatch):
     assert "Tesla T4" in runtime_summary() and "fp16 autocast + loss scaling" in runtime_summary()
     fake_gpu(monkeypatch, (8, 0), "NVIDIA A100")
     assert "bf16 autocast, TF32 matmuls" in runtime_summary()
+
+
+def test_fp16_is_refused_on_a_cpu_before_any_work(monkeypatch, tmp_path, capsys):
+    from kdviz.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="fp16.*needs a CUDA GPU.*'fp32' or 'auto'"):
+        resolve_precision("fp16")
+    assert main(["distill", "--preset", "kd/sst2", "--teacher", "t", "--precision", "fp16", "--output-dir",
+                 str(tmp_path / "run")]) == 2
+    assert "needs a CUDA GPU" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("asked, ran", [({"fp16": True}, "fp32"), ({"bf16": True}, "bf16"), ({}, "fp32")])
+def test_the_record_says_what_the_training_ran_in(tmp_path, asked, ran):
+    """Even a Trainer asked for fp16 on a CPU directly (past kdviz's check) is recorded as the fp32 it runs."""
+    from transformers import Trainer, TrainingArguments
+
+    from helpers import tiny_bert
+    from kdviz.glue_trainer import trained_precision
+
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", **asked)
+    assert trained_precision(Trainer(model=tiny_bert(), args=args)) == ran

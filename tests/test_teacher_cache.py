@@ -1,6 +1,9 @@
 """The teacher cache: equal to fresh outputs, invalidated by any change, shared, never read half-written."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ import torch
 from transformers import AutoTokenizer
 
 import kdviz.teacher_cache as teacher_cache
-from helpers import tiny_bert
+from helpers import in_mount_namespace, tiny_bert
 from kdviz.attribution import AttributionSettings
 from kdviz.cache_store import CacheEntry, clear_entries, list_entries
 from kdviz.cli import main
@@ -69,7 +72,7 @@ def test_cached_outputs_equal_fresh_ones_within_float16_rounding(tmp_path, token
     fresh = attribute(teacher, batch, torch.tensor(rows["label"]), AttributionSettings(views="gold", steps=2))
     with torch.no_grad():
         hidden = teacher(**batch, output_hidden_states=True).hidden_states
-    cached = again.lookup(torch.tensor(rows["idx"]), batch["input_ids"].shape[1])
+    cached = again.lookup(torch.tensor(rows["idx"]), batch["attention_mask"])
     mask = batch["attention_mask"].bool()
     torch.testing.assert_close(cached.logits, fresh.logits, rtol=1e-5, atol=1e-6)  # float32 on disk
     tolerance = dict(rtol=FLOAT16_RELATIVE_ERROR, atol=1e-6)
@@ -93,7 +96,7 @@ def test_cls_states_are_every_layer_at_position_0(tmp_path, tokenizer, glue_dir)
     cache = build(tmp_path, teacher, train, tokenizer, needs=frozenset({LOGITS, CLS_STATES}))
     assert cache.provides == {LOGITS, CLS_STATES} and "token_states" not in cache.arrays
     batch = padded(tokenizer, train)
-    cached = cache.lookup(torch.tensor(train["idx"]), batch["input_ids"].shape[1])
+    cached = cache.lookup(torch.tensor(train["idx"]), batch["attention_mask"])
     with torch.no_grad():
         hidden = teacher(**batch, output_hidden_states=True).hidden_states
     assert cached.token_scores is None and cached.hidden_states[0].shape == (6, 1, 32)
@@ -189,7 +192,7 @@ def test_nothing_is_cached_when_nothing_is_needed(tmp_path, tokenizer, glue_dir)
 def test_lookup_of_unknown_examples_is_refused(tmp_path, tokenizer, glue_dir):
     cache = build(tmp_path, tiny_bert(), sst2_train(tokenizer, glue_dir, size=5), tokenizer)
     with pytest.raises(KeyError, match="not in the teacher cache"):
-        cache.lookup(torch.tensor([10 ** 6]), 8)
+        cache.lookup(torch.tensor([10 ** 6]), torch.ones(1, 8))
 
 
 def test_the_default_folder_follows_kdviz_cache(tmp_path, tokenizer, glue_dir, monkeypatch):
@@ -213,6 +216,149 @@ def test_cache_list_and_clear_commands(tmp_path, tokenizer, glue_dir, capsys):
     assert "freed" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert list_entries(tmp_path) == [] and clear_entries(tmp_path) == []
+
+
+def teacher_folder(folder, tokenizer, **config_changes):
+    """A tiny teacher saved to ``folder``: the same weights every time, its config changed as asked."""
+    model = tiny_bert(num_labels=2)
+    for name, value in config_changes.items():
+        setattr(model.config, name, value)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("change", [{"num_attention_heads": 4}, {"hidden_act": "relu"}, {"layer_norm_eps": 1e-3}],
+                         ids=["heads", "activation", "layer-norm-eps"])
+def test_equal_weights_with_another_config_get_their_own_entry(tmp_path, tokenizer, glue_dir, change):
+    """Two teacher folders with identical weights and a different config.json: two entries, each
+    equal to its own live teacher (the key holds the architecture, not only the weights)."""
+    train = sst2_train(tokenizer, glue_dir, size=12)
+    batch = padded(tokenizer, train)
+    caches = []
+    for name, changes in (("first", {}), ("second", change)):
+        teacher, _ = load_teacher(teacher_folder(tmp_path / name, tokenizer, **changes), "sst2")
+        cache = build(tmp_path / "cache", teacher, train, tokenizer, needs=frozenset({LOGITS, TOKEN_SCORES}))
+        with torch.no_grad():
+            live = teacher(**batch).logits
+        by_idx = dict(zip(cache.arrays["idx"].tolist(), cache.arrays["logits"]))
+        cached = torch.from_numpy(np.stack([by_idx[i] for i in train["idx"]]))
+        torch.testing.assert_close(cached, live, rtol=1e-5, atol=1e-6)
+        caches.append(cache)
+    assert caches[0].key != caches[1].key and len(list_entries(tmp_path / "cache")) == 2
+    assert not np.allclose(caches[0].arrays["logits"], caches[1].arrays["logits"])
+
+
+def test_the_key_holds_the_attention_kernel_and_versions_and_scores_the_attribution_code(monkeypatch, tokenizer,
+                                                                                          glue_dir):
+    teacher = tiny_bert(num_labels=2)
+    train = sst2_train(tokenizer, glue_dir, size=4)
+    key = teacher_cache.cache_key(teacher, train, {})
+    assert teacher_cache.cache_key(tiny_bert(num_labels=2), train, {}) == key  # the same teacher again
+    teacher.config.id2label = {0: "bad", 1: "good"}  # label names do not change the outputs
+    teacher.config._name_or_path = "/elsewhere"
+    assert teacher_cache.cache_key(teacher, train, {}) == key
+    teacher.set_attn_implementation("sdpa")
+    assert teacher_cache.cache_key(teacher, train, {}) != key
+    teacher.set_attn_implementation("eager")
+    monkeypatch.setattr(teacher_cache.transformers, "__version__", "99.0.0")
+    assert teacher_cache.cache_key(teacher, train, {}) != key
+    settings = AttributionSettings(top_k=20)
+    part = teacher_cache.scores_part(settings)
+    monkeypatch.setattr(teacher_cache.inspect, "getsource", lambda module: "another version of " + module.__name__)
+    assert teacher_cache.scores_part(settings) != part
+
+
+def test_per_token_values_are_placed_by_the_attention_mask(tmp_path, tokenizer, glue_dir):
+    """Whatever side a batch is padded on, each real token gets its own cached score and states."""
+    teacher = tiny_bert(num_labels=2)
+    train = sst2_train(tokenizer, glue_dir, size=8)
+    cache = build(tmp_path, teacher, train, tokenizer)
+    rows = train.select(range(8))
+    right = padded(tokenizer, rows)
+    assert (right["attention_mask"] == 0).any()  # some padding to move
+    left = {name: torch.stack([row.roll(int((~m.bool()).sum())) for row, m in zip(values, right["attention_mask"])])
+            for name, values in right.items()}
+    idx = torch.tensor(rows["idx"])
+    on_right, on_left = cache.lookup(idx, right["attention_mask"]), cache.lookup(idx, left["attention_mask"])
+    for row, mask in enumerate(right["attention_mask"].bool()):
+        shift = int((~mask).sum())
+        torch.testing.assert_close(on_left.token_scores[row].roll(-shift, dims=-1), on_right.token_scores[row])
+        for stored_left, stored_right in zip(on_left.hidden_states, on_right.hidden_states):
+            torch.testing.assert_close(stored_left[row].roll(-shift, dims=0), stored_right[row])
+    with pytest.raises(KeyError, match="other token counts"):
+        cache.lookup(idx, right["attention_mask"][:, :5])
+
+
+def test_a_tokenizer_that_pads_on_the_left_is_refused(tmp_path, tokenizer, glue_dir):
+    train = sst2_train(tokenizer, glue_dir, size=4)
+    left = AutoTokenizer.from_pretrained(tokenizer.name_or_path, padding_side="left")
+    with pytest.raises(ValueError, match="pads on the left.*padding_side = 'right'"):
+        build(tmp_path, tiny_bert(), train, left)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_reading_an_entry_keeps_it_when_the_folder_is_cleared(tmp_path, tokenizer, glue_dir):
+    teacher = tiny_bert(num_labels=2)
+    train = sst2_train(tokenizer, glue_dir, size=6)
+    cache = build(tmp_path, teacher, train, tokenizer)
+    batch = padded(tokenizer, train)
+    before = cache.lookup(torch.tensor(train["idx"]), batch["attention_mask"])
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0 and list(tmp_path.iterdir()) == []
+    after = cache.lookup(torch.tensor(train["idx"]), batch["attention_mask"])
+    torch.testing.assert_close(after.token_scores, before.token_scores)
+    torch.testing.assert_close(after.logits, before.logits)
+
+
+def distill_command(teacher, glue_dir, cache, run, method="alp"):
+    return (f"{sys.executable} -m kdviz distill --preset {method}/sst2 --teacher {teacher} --student-layers 2 "
+            f"--data-dir {glue_dir} --train-subset 64 --eval-subset 16 --epochs 1 --batch-size 16 --probe-size 0 "
+            f"--agreement-size 0 --cache-dir {cache} --output-dir {run}")
+
+
+def test_a_full_cache_file_system_stops_the_run_with_the_fix_and_clear_empties_it(tiny_teacher, glue_dir, tmp_path):
+    """A 16 kB tmpfs as the cache folder: exit 2 with the message (not SIGBUS), the run folder
+    given with --overwrite keeps what it held, and `kdviz cache clear` leaves the folder empty."""
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    cache.mkdir()
+    run.mkdir()
+    (run / "kept.txt").write_text("an earlier run")
+    done = in_mount_namespace(
+        f"mount -t tmpfs -o size=16k tmpfs {cache} && {distill_command(tiny_teacher, glue_dir, cache, run)} "
+        f"--overwrite; echo exit=$?; {sys.executable} -m kdviz cache clear --cache-dir {cache}; "
+        f"echo left=$(ls -A {cache} | wc -l)", env=os.environ)
+    assert "exit=2" in done.stdout, done.stdout[-2000:] + done.stderr[-4000:]
+    error = done.stderr.splitlines()[-1]
+    assert error.startswith("kdviz distill: error: No space left for the teacher cache in") and "needs" in error
+    assert all(words in error for words in ("KDVIZ_CACHE", "--cache-dir", "kdviz cache clear", "--teacher-cache false"))
+    assert "left=0" in done.stdout and (run / "kept.txt").read_text() == "an earlier run"
+
+
+def test_a_read_only_cache_folder_serves_its_entries_and_computes_what_it_lacks_in_memory(tiny_teacher, glue_dir,
+                                                                                         tmp_path):
+    cache, mounted = tmp_path / "cache", tmp_path / "mounted"
+    mounted.mkdir()
+    kd = subprocess.run(distill_command(tiny_teacher, glue_dir, cache, tmp_path / "kd", "kd").split(),
+                        capture_output=True, text=True)
+    assert kd.returncode == 0, kd.stderr[-3000:]
+    done = in_mount_namespace(
+        f"mount --bind {cache} {mounted} && mount -o remount,bind,ro {mounted} && "
+        f"{distill_command(tiny_teacher, glue_dir, mounted, tmp_path / 'kd-again', 'kd')} && echo kd=ok && "
+        f"{distill_command(tiny_teacher, glue_dir, mounted, tmp_path / 'alp', 'alp')} && echo alp=ok", env=os.environ)
+    assert "kd=ok" in done.stdout and "alp=ok" in done.stdout, done.stderr[-4000:]
+    assert done.stderr.count("is read-only") == 1 and "cls_states are computed in memory" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert [entry.parts for entry in list_entries(cache)] == [["outputs"]]  # nothing was written into it
+
+
+def test_a_cache_folder_that_is_a_file_is_refused_before_any_work(tiny_teacher, glue_dir, tmp_path, capsys):
+    (tmp_path / "cache").write_text("not a folder")
+    arguments = distill_command(tiny_teacher, glue_dir, tmp_path / "cache", tmp_path / "run").split()[3:]
+    assert main(arguments) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert main(arguments[:-4] + ["--cache-dir", str(tmp_path / "cache" / "sub"), "--output-dir",
+                                  str(tmp_path / "run")]) == 2
+    assert "cannot be created" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

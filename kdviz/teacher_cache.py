@@ -115,8 +115,12 @@ def cache_key(teacher: torch.nn.Module, dataset, description: dict) -> str:
 
 
 def _attribution_code() -> str:
-    """A digest of the source of the code that computes token scores: a changed kdviz gives new parts."""
-    return _digest([inspect.getsource(module) for module in (kdviz.attribution, kdviz.frozen_attribution)])
+    """A digest of the source of the code that computes token scores: changed code gives new parts
+    (kdviz's version where the source is not installed)."""
+    try:
+        return _digest([inspect.getsource(module) for module in (kdviz.attribution, kdviz.frozen_attribution)])
+    except (OSError, TypeError):
+        return _digest(kdviz.__version__)
 
 
 def scores_part(settings: AttributionSettings) -> str:

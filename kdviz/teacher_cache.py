@@ -30,13 +30,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import itertools
 import json
 import os
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 import torch
 import transformers
 from torch.utils.data import DataLoader
@@ -69,17 +70,19 @@ def hash_model(model: torch.nn.Module) -> str:
 
 
 def hash_dataset(dataset) -> str:
-    """SHA-256 of a tokenised data set's model inputs, labels and ``idx``, row by row in order."""
+    """SHA-256 of a tokenised data set's model inputs, labels and ``idx``, row by row in order (read
+    as Arrow buffers: a second for MNLI's size, not minutes through Python lists)."""
     digest = hashlib.sha256()
+    table = dataset.with_format("arrow")
     for name in CACHE_COLUMNS:
         if name not in dataset.column_names:
             continue
-        values = dataset[name]
-        if values and isinstance(values[0], list):
-            digest.update(np.array([len(v) for v in values], dtype=np.int64).tobytes())
-            values = list(itertools.chain.from_iterable(values))
+        values = table[name].combine_chunks()
+        if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+            digest.update(pa.compute.list_value_length(values).to_numpy().astype(np.int64).tobytes())
+            values = values.flatten()
         digest.update(name.encode())
-        digest.update(np.asarray(values, dtype=np.float64).tobytes())
+        digest.update(values.to_numpy(zero_copy_only=False).astype(np.float64).tobytes())
     return digest.hexdigest()
 
 

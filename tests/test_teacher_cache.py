@@ -165,6 +165,14 @@ def test_a_write_cut_off_midway_or_damaged_later_is_never_read(tmp_path, tokeniz
     (entry.path / "outputs.json").write_text("{not json")  # a damaged manifest
     build(tmp_path, teacher, train, tokenizer)
     assert calls[-1] == ["idx", "logits", "offsets"] and len(calls) == 3
+    good = np.array(cache.arrays["scores"])
+    damaged = bytearray(scores.read_bytes())  # overwritten in place: the same size and header
+    damaged[-40:] = b"\x3c" * 40
+    scores.write_bytes(bytes(damaged))
+    with pytest.warns(UserWarning, match="damaged"):
+        cache = build(tmp_path, teacher, train, tokenizer)
+    assert calls[-1] == ["idx", "logits", "offsets", "scores"] and len(calls) == 4
+    assert np.array_equal(cache.arrays["scores"], good)
 
 
 def test_two_writers_of_one_part_leave_a_readable_part(tmp_path):

@@ -31,7 +31,8 @@ from kdviz.cache_store import file_checksum, format_size, list_entries
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.loss_terms import CLS_STATES, LOGITS, TOKEN_SCORES
 from kdviz.models import load_classifier
-from kdviz.teacher_cache import cache_key, load_or_build_teacher_cache
+from kdviz.cache_key import cache_key
+from kdviz.teacher_cache import load_or_build_teacher_cache
 
 NEEDS = {"kd": frozenset({LOGITS}), "alp / pkd / ckd": frozenset({LOGITS, CLS_STATES}),
          "adkd+alp": frozenset({LOGITS, CLS_STATES, TOKEN_SCORES})}

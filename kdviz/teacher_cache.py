@@ -3,7 +3,7 @@
 The teacher is frozen and in eval mode, so its outputs for a training example never change: they
 are computed once, batched, and every run of every method and seed on the same teacher and data
 reads them (the shared cache folder of :mod:`kdviz.cache_store`). An entry's key hashes everything
-that decides what the teacher computes (:func:`cache_key`): its weights, its model class and config
+that decides what the teacher computes (:mod:`kdviz.cache_key`): its weights, its model class and config
 (label names and paths aside), its attention implementation, the installed torch and transformers
 versions, the tokenised data (ids, segments, masks, labels, ``idx``) and a description of where the
 data came from (task, split, subset, max length). An entry holds parts, each built when a run first
@@ -28,108 +28,26 @@ float16's range, in which case that part is stored in float32.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
-import json
 import os
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute  # noqa: F401 (pa.compute)
 import torch
-import transformers
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
-import kdviz.attribution
-import kdviz.frozen_attribution
 from kdviz.attribution import AttributionSettings, view_names
+from kdviz.cache_key import CACHE_COLUMNS, cache_key, scores_part
 from kdviz.cache_store import FIXES, CacheEntry, check_cache_dir, format_size
 from kdviz.frozen_attribution import frozen_token_scores
 from kdviz.loss_terms import CLS_STATES, HIDDEN_STATES, LOGITS, TOKEN_SCORES, ModelOutputs
 
-CACHE_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
 KIND = "teacher"
 """The cache folder's subfolder of teacher entries."""
-FORMAT = 3
 OUTPUTS, CLS_PART, TOKENS_PART = "outputs", "cls_states", "token_states"
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-
-
-def hash_model(model: torch.nn.Module) -> str:
-    """SHA-256 of a model's state dict: names, dtypes, shapes and every byte of every tensor."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def hash_dataset(dataset) -> str:
-    """SHA-256 of a tokenised data set's model inputs, labels and ``idx``, row by row in order (read
-    as Arrow buffers: a second for MNLI's size, not minutes through Python lists)."""
-    digest = hashlib.sha256()
-    table = dataset.with_format("arrow")
-    for name in CACHE_COLUMNS:
-        if name not in dataset.column_names:
-            continue
-        values = table[name].combine_chunks()
-        if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
-            digest.update(pa.compute.list_value_length(values).to_numpy().astype(np.int64).tobytes())
-            values = values.flatten()
-        digest.update(name.encode())
-        digest.update(values.to_numpy(zero_copy_only=False).astype(np.float64).tobytes())
-    return digest.hexdigest()
-
-
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-CONFIG_FIELDS_IGNORED = frozenset({"_name_or_path", "name_or_path", "id2label", "label2id", "architectures",
-                                   "transformers_version", "_commit_hash", "finetuning_task", "dtype", "torch_dtype"})
-"""Config fields that do not change what the model computes: names, paths and label names (the
-number of labels stays in the key), the version that saved it, and the dtype (the weights' hash
-holds their dtype)."""
-
-
-def describe_teacher(teacher: torch.nn.Module) -> dict:
-    """Everything besides its weights that decides a teacher's outputs: model class, config (label
-    names and paths aside), attention implementation, and the torch and transformers versions."""
-    config = {name: value for name, value in teacher.config.to_dict().items() if name not in CONFIG_FIELDS_IGNORED}
-    return {"class": f"{type(teacher).__module__}.{type(teacher).__qualname__}", "config": config,
-            "num_labels": teacher.config.num_labels,
-            "attention": getattr(teacher.config, "_attn_implementation", None),
-            "torch": torch.__version__.split("+")[0], "transformers": transformers.__version__}
-
-
-def cache_key(teacher: torch.nn.Module, dataset, description: dict) -> str:
-    """The key of the cache entry for this teacher and tokenised data (``description``: where it came from).
-
-    It hashes the teacher's weights and :func:`describe_teacher`, the tokenised data, ``description``
-    and the entry format, so that any change to what the teacher computes gives another entry.
-    """
-    return _digest({"teacher": hash_model(teacher), "architecture": describe_teacher(teacher),
-                    "data": hash_dataset(dataset), "description": description, "format": FORMAT})
-
-
-def _attribution_code() -> str:
-    """A digest of the source of the code that computes token scores: changed code gives new parts
-    (kdviz's version where the source is not installed)."""
-    try:
-        return _digest([inspect.getsource(module) for module in (kdviz.attribution, kdviz.frozen_attribution)])
-    except (OSError, TypeError):
-        return _digest(kdviz.__version__)
-
-
-def scores_part(settings: AttributionSettings) -> str:
-    """The name of the part that holds token scores for these attribution settings (and this
-    version of the attribution code)."""
-    return f"scores-{_digest({**settings.result_fields(), 'code': _attribution_code()})[:12]}"
 
 
 def check_padding_side(tokenizer) -> None:

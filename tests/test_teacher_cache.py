@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+import kdviz.cache_key as cache_key
 import kdviz.teacher_cache as teacher_cache
 from helpers import in_mount_namespace, tiny_bert
 from kdviz.attribution import AttributionSettings
@@ -84,7 +85,7 @@ def test_cached_outputs_equal_fresh_ones_within_float16_rounding(tmp_path, token
         assert torch.all(stored[~mask] == 0)
     # recomputed the same way, bit for bit; the step chunk only splits the work
     chunked = AttributionSettings(views="gold", steps=2, top_k=20, step_chunk=1)
-    assert teacher_cache.scores_part(chunked) == teacher_cache.scores_part(settings)
+    assert cache_key.scores_part(chunked) == cache_key.scores_part(settings)
     recomputed = build(tmp_path / "other", teacher, train, tokenizer, settings=settings, batch_size=16)
     for name in again.arrays:
         assert np.array_equal(recomputed.arrays[name], first.arrays[name]), name
@@ -261,20 +262,20 @@ def test_the_key_holds_the_attention_kernel_and_versions_and_scores_the_attribut
                                                                                           glue_dir):
     teacher = tiny_bert(num_labels=2)
     train = sst2_train(tokenizer, glue_dir, size=4)
-    key = teacher_cache.cache_key(teacher, train, {})
-    assert teacher_cache.cache_key(tiny_bert(num_labels=2), train, {}) == key  # the same teacher again
+    key = cache_key.cache_key(teacher, train, {})
+    assert cache_key.cache_key(tiny_bert(num_labels=2), train, {}) == key  # the same teacher again
     teacher.config.id2label = {0: "bad", 1: "good"}  # label names do not change the outputs
     teacher.config._name_or_path = "/elsewhere"
-    assert teacher_cache.cache_key(teacher, train, {}) == key
+    assert cache_key.cache_key(teacher, train, {}) == key
     teacher.set_attn_implementation("sdpa")
-    assert teacher_cache.cache_key(teacher, train, {}) != key
+    assert cache_key.cache_key(teacher, train, {}) != key
     teacher.set_attn_implementation("eager")
-    monkeypatch.setattr(teacher_cache.transformers, "__version__", "99.0.0")
-    assert teacher_cache.cache_key(teacher, train, {}) != key
+    monkeypatch.setattr(cache_key.transformers, "__version__", "99.0.0")
+    assert cache_key.cache_key(teacher, train, {}) != key
     settings = AttributionSettings(top_k=20)
-    part = teacher_cache.scores_part(settings)
-    monkeypatch.setattr(teacher_cache.inspect, "getsource", lambda module: "another version of " + module.__name__)
-    assert teacher_cache.scores_part(settings) != part
+    part = cache_key.scores_part(settings)
+    monkeypatch.setattr(cache_key.inspect, "getsource", lambda module: "another version of " + module.__name__)
+    assert cache_key.scores_part(settings) != part
 
 
 def test_per_token_values_are_placed_by_the_attention_mask(tmp_path, tokenizer, glue_dir):

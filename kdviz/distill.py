@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from transformers import TrainingArguments
 
+from kdviz.cache_store import check_cache_dir
 from kdviz.callbacks import RunHistoryCallback
 from kdviz.config import DistillConfig
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.distill_trainer import DistillationTrainer
 from kdviz.glue_trainer import glue_trainer_inputs, run_summary, without_progress_output
-from kdviz.cache_store import check_cache_dir
 from kdviz.models import attention_for, build_student, load_classifier, load_teacher
 from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.precision import precision_arguments

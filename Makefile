@@ -9,7 +9,7 @@ DEMO_DIR ?= runs/demo
 export KDVIZ_DATA_DIR
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-notebooks test-min-versions clean
+.PHONY: install demo test test-notebooks test-min-versions release-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ test test-notebooks: export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 test: install
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=10
 	$(MAKE) test-min-versions
+	$(MAKE) release-check
+
+# The release: the sdist and wheel built from the checkout, their metadata checked as PyPI would.
+release-check: install
+	$(BIN)/python -m pip install -q build twine
+	rm -rf dist && $(BIN)/python -m build --outdir dist .
+	$(BIN)/python -m twine check --strict dist/*
 
 # The declared minimum versions: every dependency at its pyproject.toml floor (torch stays at the CPU
 # wheel torch==2.13.0) in a fresh environment, running the core tests (tiny random BERTs; no slow
@@ -70,4 +77,4 @@ test-notebooks: install
 	$(BIN)/python -m pytest notebooks $(NBVAL)
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) runs
+	rm -rf $(VENV) $(MIN_VENV) runs dist

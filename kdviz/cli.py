@@ -1,4 +1,4 @@
-"""The ``kdviz`` command: ``kdviz tasks``, ``finetune``, ``distill``, ``reproduce`` and ``cache list|clear``."""
+"""The ``kdviz`` command: ``kdviz tasks``, ``finetune``, ``distill``, ``reproduce``, ``export`` and ``cache list|clear``."""
 
 from __future__ import annotations
 
@@ -97,6 +97,16 @@ def _cache(args: argparse.Namespace) -> int:
         print(f"  {entry.path.name[:12]}  {format_size(entry.size):>9}  "
               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.modified))}  teacher={about.get('teacher', '?')} "
               f"{source}  parts: {', '.join(entry.parts) or 'none finished'}{state}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from kdviz.export import export_run, push_to_hub
+
+    folder = export_run(args.run_dir, args.output_dir, overwrite=args.overwrite)
+    print(f"Exported the student of {args.run_dir} to {folder} (weights, tokenizer, config, model card README.md).")
+    if args.push_to_hub:
+        print(f"Uploaded to the hub: {push_to_hub(folder, args.push_to_hub, private=args.private)}")
     return 0
 
 
@@ -229,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--cache-dir", help="teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
     _add_precision_arguments(again)
     again.set_defaults(run=_reproduce)
+
+    export = commands.add_parser("export", help="write a run's student as a hub-ready folder with a model card")
+    export.add_argument("run_dir", metavar="RUN", help="a finished run folder (kdviz distill's --output-dir)")
+    export.add_argument("--output-dir", required=True, help="the folder to write (a model from_pretrained loads)")
+    export.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    export.add_argument("--push-to-hub", metavar="REPO", help="also upload it to this hub model repository (user/name)")
+    export.add_argument("--private", action="store_true", help="create the hub repository as private")
+    export.set_defaults(run=_export)
 
     cache = commands.add_parser("cache", help="show or free the teacher cache folder")
     actions = cache.add_subparsers(dest="action", required=True)

@@ -9,6 +9,9 @@ import sys
 from kdviz.cache_store import CacheFolderError
 from kdviz.data import DEFAULT_MAX_LENGTH
 
+REPORT_TO_HELP = "where training also logs: none (default), all, or transformers' integrations, comma-separated " \
+                 "(tensorboard,wandb,mlflow...)"
+
 
 def _tasks(args: argparse.Namespace) -> int:
     from kdviz.tasks import format_task_table
@@ -24,8 +27,8 @@ def _finetune(args: argparse.Namespace) -> int:
     result = finetune(
         args.task, args.model, args.output, data_dir=args.data_dir, train_subset=args.train_subset,
         eval_subset=args.eval_subset, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-        max_length=args.max_length, seed=args.seed, precision=_precision(args), overwrite=args.overwrite,
-        resume=args.resume,
+        max_length=args.max_length, seed=args.seed, precision=_precision(args), report_to=args.report_to,
+        overwrite=args.overwrite, resume=args.resume,
     )
     print(f"\nBest dev metrics of {args.model} on {result['task']} ({result['train_examples']} training examples), "
           f"saved to {args.output}:\n")
@@ -60,6 +63,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         overrides["precision"] = _precision(args)
     if args.cache_dir:
         overrides["cache_dir"] = args.cache_dir
+    if args.report_to:
+        overrides["report_to"] = args.report_to
     table = reproduce_paper(args.paper, args.tasks, runs_dir=args.runs, seeds=args.seeds, teachers=teachers,
                             student_init=args.student_init, data_dir=args.data_dir, tolerance=args.tolerance,
                             **overrides)
@@ -208,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, default=42)
     tune.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     tune.add_argument("--resume", action="store_true", help="continue a cut-off fine-tuning of the same settings")
+    tune.add_argument("--report-to", default="none", help=REPORT_TO_HELP)
     _add_precision_arguments(tune)
     tune.set_defaults(run=_finetune)
 
@@ -237,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--eval-subset", type=int, help="dev examples per task (a smoke test; default all)")
     again.add_argument("--epochs", type=float, help="student epochs instead of the paper's (a smoke test)")
     again.add_argument("--cache-dir", help="teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
+    again.add_argument("--report-to", help=REPORT_TO_HELP)
     _add_precision_arguments(again)
     again.set_defaults(run=_reproduce)
 

@@ -25,10 +25,10 @@ from kdviz.models import STRATEGIES
 from kdviz.precision import PRECISIONS, precision_from_bf16
 from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS
 from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the README's imports)
+from kdviz.reporting import report_to_names
 from kdviz.tasks import get_task
 
 VIEWS = ("auto", "gold", "classes")
-REPORT_TO = ("none", "tensorboard", "wandb")
 
 
 def _field(default, help: str, *, choices=None, minimum=None, above=None):
@@ -99,8 +99,9 @@ class DistillConfig:
                                       "each logged step (0: only on the probe_size examples)", minimum=0)
     precision: str = _field("auto", "auto (bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPUs), fp32, "
                                     "bf16 or fp16", choices=PRECISIONS)
-    report_to: str = _field("none", "where the loss terms are also logged: none, tensorboard or wandb",
-                            choices=REPORT_TO)
+    report_to: str | list[str] = _field("none", "where the loss terms are also logged: none, all, or any of "
+                                                "transformers' integrations (tensorboard, wandb, mlflow...; "
+                                                "several comma-separated or as a list)")
     keep_checkpoints: bool = _field(False, "keep the optimiser checkpoints after a finished run (to train on)")
     max_grad_norm: float = _field(1.0, "gradient clipping", above=0)
 
@@ -112,6 +113,7 @@ class DistillConfig:
             setattr(self, spec.name, value)
         task = get_task(self.task)
         self.task = task.name
+        report_to_names(self.report_to)
         if self.best_metric is not None and self.best_metric not in task.metrics:
             raise ValueError(f"best_metric={self.best_metric!r} is not a metric of {task.name}: choose from "
                              f"{list(task.metrics)}.")
@@ -227,25 +229,38 @@ def read_config_values(path: str | Path) -> dict:
 _KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
+def _fits(value, kind) -> bool:
+    if typing.get_origin(kind) is list:
+        return isinstance(value, (list, tuple)) and all(_fits(item, typing.get_args(kind)[0]) for item in value)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _coerced(value, kind):
+    if typing.get_origin(kind) is list:
+        return [_coerced(item, typing.get_args(kind)[0]) for item in value]
+    return float(value) if kind is float else value
+
+
+def _described(kind) -> str:
+    if typing.get_origin(kind) is list:
+        return {int: "a list of whole numbers", str: "a list of names"}[typing.get_args(kind)[0]]
+    return _KINDS[kind]
+
+
 def _checked_type(name: str, value, annotation):
     """``value`` if it fits ``annotation`` (ints widened to floats), else a ValueError naming the field."""
     allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
     if value is None and type(None) in allowed:
         return None
-    kind = next(a for a in allowed if a is not type(None))
-    if typing.get_origin(kind) is list:
-        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return [int(v) for v in value]
-        description = "a list of whole numbers"
-    elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    elif isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    else:
-        description = _KINDS[kind]
+    kinds = [kind for kind in allowed if kind is not type(None)]
+    for kind in kinds:
+        if _fits(value, kind):
+            return _coerced(value, kind)
     optional = " (or null)" if type(None) in allowed else ""
-    raise ValueError(f"Config field {name}={value!r} has the wrong type: give {description}{optional}, "
-                     f"e.g. {name}: {_example(kind)}.")
+    raise ValueError(f"Config field {name}={value!r} has the wrong type: give "
+                     f"{' or '.join(_described(kind) for kind in kinds)}{optional}, e.g. {name}: {_example(kinds[0])}.")
 
 
 def _example(kind) -> str:

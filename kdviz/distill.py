@@ -22,6 +22,7 @@ from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.precision import precision_arguments
 from kdviz.probe import Probe
 from kdviz.report import write_run_reports
+from kdviz.reporting import check_report_to, log_into_folder
 from kdviz.runs import RunFolder, TeacherInfo, check_output_dir
 from kdviz.tasks import get_task
 from kdviz.teacher_cache import check_padding_side, load_or_build_teacher_cache
@@ -100,35 +101,12 @@ def training_arguments_for(config: DistillConfig, run_dir, **overrides) -> Train
         **precision_arguments(config.precision),
         label_names=["labels"],
         remove_unused_columns=False,
-        report_to=config.report_to,
+        report_to=check_report_to(config.report_to),
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),  # without it, torchrun on CPUs would not set up gloo DDP
         ddp_find_unused_parameters=False,
     )
     return TrainingArguments(**{**defaults, **overrides})
-
-
-def check_logger(report_to: str) -> None:
-    """Refuse a logger whose package is not installed, before any work starts.
-
-    Raises:
-        ValueError: naming the package to install.
-    """
-    from transformers.integrations import is_tensorboard_available, is_wandb_available
-
-    available = {"none": True, "tensorboard": is_tensorboard_available(), "wandb": is_wandb_available()}
-    if not available[report_to]:
-        raise ValueError(f"report_to={report_to!r} needs the {report_to} package: pip install {report_to} "
-                         f"(or report_to='none').")
-
-
-def log_into_run_folder(trainer, run: RunFolder) -> None:
-    """Point TensorBoard at ``<run>/logs``; by default it writes under ``checkpoints/``, which a finished run drops."""
-    from transformers.integrations import TensorBoardCallback
-
-    for callback in trainer.callback_handler.callbacks:
-        if isinstance(callback, TensorBoardCallback):
-            callback.logging_dir = str(run.logs_dir)
 
 
 def _teacher_cache(config: DistillConfig, train, tokenizer, teacher, settings, needs: frozenset[str], write: bool,
@@ -165,7 +143,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         The dict written to the run's metrics (per-evaluation history and ``best``).
     """
     config.validate()
-    check_logger(config.report_to)
+    check_report_to(config.report_to)
     if config.teacher_cache:
         check_cache_dir(config.cache_dir)
     task = get_task(config.task)
@@ -214,7 +192,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     if cache is not None or not model.objective.teacher_needs:
         teacher.cpu()  # it runs no pass during training: the accelerator's memory goes to the student
     trainer.add_callback(RunHistoryCallback(run, trainer, probe))
-    log_into_run_folder(trainer, run)
+    log_into_folder(trainer, run.logs_dir)
     if not progress:
         without_progress_output(trainer)
     for callback in callbacks:

@@ -21,6 +21,7 @@ from kdviz.models import is_finetuned, load_classifier
 from kdviz.precision import precision_arguments
 from kdviz.recipes import TEACHER_RECIPES, scale
 from kdviz.report import format_metrics_table, write_loss_figure
+from kdviz.reporting import check_report_to, log_into_folder
 from kdviz.runs import TeacherFolder, check_output_dir
 from kdviz.tasks import GlueTask, get_task
 
@@ -64,6 +65,7 @@ def finetune(
     max_length: int = DEFAULT_MAX_LENGTH,
     seed: int = 42,
     precision: str = "auto",
+    report_to: str | list[str] = "none",
     overwrite: bool = False,
     resume: bool = False,
     callbacks=(),
@@ -90,6 +92,8 @@ def finetune(
         max_length: token limit per example.
         seed: seed of the subset draw, the new head's initialisation and the data order.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`kdviz.precision`).
+        report_to: where the training also logs (:mod:`kdviz.reporting`: ``"none"``, ``"all"``,
+            ``"tensorboard"``, ``"wandb"``... or a list); TensorBoard writes into ``<output_dir>/logs``.
         overwrite: replace a non-empty ``output_dir``.
         resume: continue a cut-off fine-tuning of the same settings from its last checkpoint in
             ``output_dir`` (:meth:`~kdviz.runs.TeacherFolder.can_resume` tells whether there is one).
@@ -114,6 +118,7 @@ def finetune(
     if not resume:
         check_output_dir(output_dir, overwrite)
     arguments = precision_arguments(precision)
+    report_to = check_report_to(report_to)
     data = load_glue(task, data_dir, train_subset=train_subset, eval_subset=eval_subset, seed=seed)
     set_seed(seed)  # the new classification head is drawn here, before the Trainer seeds anything
     network, tokenizer = load_classifier(model, task)
@@ -136,13 +141,14 @@ def finetune(
         greater_is_better=True,
         logging_steps=10,
         seed=seed,
-        report_to="none",
+        report_to=report_to,
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=not torch.cuda.is_available(),
         **{**arguments, **training_arguments},
     )
     trainer = GlueTrainer(model=network.train(), args=args, processing_class=tokenizer, callbacks=list(callbacks),
                           **glue_trainer_inputs(encoded, task))
+    log_into_folder(trainer, folder.logs_dir)
     if not progress:
         without_progress_output(trainer)
     trainer.train(resume_from_checkpoint=True if resume else None)
@@ -159,7 +165,8 @@ def _slug(reference: str) -> str:
 
 
 def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: bool | None = None,
-                data_dir: str | None = None, seed: int = 42, precision: str = "auto", progress: bool = True) -> str:
+                data_dir: str | None = None, seed: int = 42, precision: str = "auto",
+                report_to: str | list[str] = "none", progress: bool = True) -> str:
     """A fine-tuned teacher for ``task``: ``model`` itself when it already is one, else fine-tuned once.
 
     The fine-tuned teacher goes to ``RUNS_DIR/teachers/<task>-<model>[-quick]`` and is reused by
@@ -175,6 +182,7 @@ def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: 
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
         seed: the fine-tuning seed.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`kdviz.precision`).
+        report_to: where the fine-tuning also logs (:mod:`kdviz.reporting`).
         progress: show the fine-tuning's progress bar and logs.
 
     Returns:
@@ -190,5 +198,6 @@ def teacher_for(task: str, model: str, *, runs_dir: str | Path = "runs", quick: 
                         epochs=size.teacher_epochs, learning_rate=size.teacher_learning_rate, seed=seed,
                         precision=precision)
         resume = teacher.can_resume(resolved_settings(task, model, **settings))
-        finetune(task, model, folder, overwrite=not resume, resume=resume, progress=progress, **settings)
+        finetune(task, model, folder, overwrite=not resume, resume=resume, report_to=report_to, progress=progress,
+                 **settings)
     return str(folder)

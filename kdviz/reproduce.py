@@ -168,7 +168,8 @@ def reproduce_paper(paper: str, tasks: list[str] | None = None, *, runs_dir: str
         student_init: replaces the AD-KD student (``google/bert_uncased_L-6_H-768_A-12``): a hub id or folder.
         data_dir: local GLUE folder (default ``$KDVIZ_DATA_DIR``, else the hub).
         tolerance: points below the paper's number that still pass.
-        **overrides: :class:`~kdviz.config.DistillConfig` fields for every run (``train_subset``, ``epochs``...).
+        **overrides: :class:`~kdviz.config.DistillConfig` fields for every run (``train_subset``, ``epochs``...;
+            ``report_to`` applies to the teachers' fine-tuning too).
 
     Returns:
         The markdown comparison table (also written to ``comparison.md``).
@@ -196,7 +197,8 @@ def reproduce_paper(paper: str, tasks: list[str] | None = None, *, runs_dir: str
     if paper == "adkd":
         chosen = {task: released_teacher_in_task_order(task, model, runs_dir) if model == released_teacher(task)
                   else model for task, model in chosen.items()}
-    fine_tuned = {task: teacher_for(task, model, runs_dir=runs_dir, quick=False, data_dir=data_dir)
+    fine_tuned = {task: teacher_for(task, model, runs_dir=runs_dir, quick=False, data_dir=data_dir,
+                                    report_to=overrides.get("report_to", "none"))
                   for task, model in chosen.items()}
     rows = run_study(plan, fine_tuned, runs_dir / "results.csv", runs_dir, quick=False, data_dir=data_dir,
                      preset_for=preset_for, score_metric=reported_metric, **overrides)

@@ -148,6 +148,11 @@ class TrainedFolder:
     def checkpoints_dir(self) -> Path:
         return self.path / CHECKPOINTS
 
+    @property
+    def logs_dir(self) -> Path:
+        """The logger's files (``report_to``: TensorBoard event files)."""
+        return self.path / "logs"
+
     def has_checkpoint(self) -> bool:
         return any(self.checkpoints_dir.glob("checkpoint-*"))
 
@@ -204,18 +209,12 @@ class RunFolder(TrainedFolder):
         "history/agreement.jsonl"
     PROBE, PROBE_TEACHER, PROBE_STUDENT = "history/probe.json", "history/probe_teacher.safetensors", \
         "history/probe_student"
-    LOGS = "logs"
     LARGE = (CHECKPOINTS, STUDENT)
     """The parts that hold model weights: a study that only needs the scores drops them."""
 
     @property
     def student_dir(self) -> Path:
         return self.path / self.STUDENT
-
-    @property
-    def logs_dir(self) -> Path:
-        """The logger's files (``report_to``: TensorBoard event files)."""
-        return self.path / self.LOGS
 
     def read_config(self) -> DistillConfig | None:
         """The config the run was started with, or None for a folder without one."""

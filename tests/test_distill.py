@@ -373,10 +373,10 @@ def test_tensorboard_receives_every_loss_term(tiny_teacher, tmp_path, real_glue_
 
 
 def test_a_logger_that_is_not_installed_is_refused_before_any_work(tiny_teacher, tmp_path, monkeypatch):
-    import transformers.integrations
+    import transformers.integrations.integration_utils as integrations
 
-    monkeypatch.setattr(transformers.integrations, "is_wandb_available", lambda: False)
-    with pytest.raises(ValueError, match="needs the wandb package: pip install wandb"):
+    monkeypatch.setattr(integrations, "is_wandb_available", lambda: False)
+    with pytest.raises(ValueError, match="needs wandb, which is not installed: pip install wandb"):
         distill(tiny_config(tiny_teacher, tmp_path / "wandb", report_to="wandb"))
     assert not (tmp_path / "wandb").exists()
 

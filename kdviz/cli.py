@@ -1,4 +1,5 @@
-"""The ``kdviz`` command: ``kdviz tasks``, ``finetune``, ``distill``, ``reproduce``, ``export`` and ``cache list|clear``."""
+"""The ``kdviz`` command: ``kdviz tasks``, ``finetune``, ``distill``, ``reproduce``, ``predict``, ``export`` and ``cache
+list|clear``."""
 
 from __future__ import annotations
 
@@ -112,6 +113,15 @@ def _export(args: argparse.Namespace) -> int:
     print(f"Exported the student of {args.run_dir} to {folder} (weights, tokenizer, config, model card README.md).")
     if args.push_to_hub:
         print(f"Uploaded to the hub: {push_to_hub(folder, args.push_to_hub, private=args.private)}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from kdviz.predict import write_submission
+
+    for path in write_submission(args.run_dir, split=args.split, data_dir=args.data_dir, output_dir=args.output_dir,
+                                 batch_size=args.batch_size):
+        print(f"Wrote {path} ({sum(1 for _ in path.open()) - 1} predictions)")
     return 0
 
 
@@ -246,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--report-to", help=REPORT_TO_HELP)
     _add_precision_arguments(again)
     again.set_defaults(run=_reproduce)
+
+    predict = commands.add_parser("predict", help="write a run's GLUE test-set predictions as submission files")
+    predict.add_argument("run_dir", metavar="RUN", help="a finished run folder")
+    predict.add_argument("--split", default="test", help="test (every test split; MNLI: matched and mismatched) "
+                                                         "or one test split's name")
+    predict.add_argument("--data-dir", help="folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)")
+    predict.add_argument("--output-dir", help="where the files go (default RUN/submission)")
+    predict.add_argument("--batch-size", type=int, default=64)
+    predict.set_defaults(run=_predict)
 
     export = commands.add_parser("export", help="write a run's student as a hub-ready folder with a model card")
     export.add_argument("run_dir", metavar="RUN", help="a finished run folder (kdviz distill's --output-dir)")

@@ -128,6 +128,45 @@ def read_glue_tsv(task: str | GlueTask, path: str | os.PathLike) -> Dataset:
     return Dataset.from_dict(columns, features=hub_features(task))
 
 
+def read_glue_test_tsv(task: str | GlueTask, path: str | os.PathLike) -> Dataset:
+    """Read a test split of a task from a TSV file in the original GLUE layout (no labels).
+
+    Args:
+        task: task name or :class:`GlueTask`.
+        path: the TSV file (``test.tsv``; MNLI ``test_matched.tsv`` and ``test_mismatched.tsv``).
+
+    Returns:
+        A :class:`datasets.Dataset` with the hub's features; ``label`` is -1 (as in the hub's test
+        splits) and ``idx`` is the file's example id (``index``; QQP ``id``), which GLUE's
+        submission files name each prediction by.
+
+    Raises:
+        GlueDataError: missing file, missing column, or a row with too few fields.
+    """
+    task = get_task(task)
+    path = Path(path)
+    if not path.is_file():
+        raise GlueDataError(f"{task.name}: expected the test file {str(path)!r} (original GLUE layout: "
+                            f"<data_dir>/{task.folder}/{next(iter(task.test_splits.values()))}.tsv).")
+    csv.field_size_limit(sys.maxsize)
+    rows = list(csv.reader(io.StringIO(_read_utf8(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
+    header, rows = rows[0], [row for row in rows[1:] if any(row)]
+    wanted = [task.test_id_column, *task.test_text_columns.values()]
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise GlueDataError(f"{path}: column(s) {missing} missing from the header {header}. A {task.folder} test "
+                            f"file in the GLUE layout has the columns {wanted}.")
+    position = {name: header.index(name) for name in wanted}
+    for line_number, row in enumerate(rows, start=2):
+        if len(row) <= max(position.values()):
+            raise GlueDataError(f"{path}, line {line_number}: {len(row)} field(s), expected at least "
+                                f"{max(position.values()) + 1}.")
+    columns = {hub: [row[position[tsv]] for row in rows] for hub, tsv in task.test_text_columns.items()}
+    columns["label"] = [-1.0 if task.is_regression else -1] * len(rows)
+    columns["idx"] = [int(row[position[task.test_id_column]]) for row in rows]
+    return Dataset.from_dict(columns, features=hub_features(task))
+
+
 def _read_utf8(path: Path) -> str:
     """The file's text (a UTF-8 BOM, as MRPC's, dropped), or an error naming the line that is not UTF-8."""
     raw = path.read_bytes()
@@ -149,7 +188,9 @@ def _load_local(task: GlueTask, data_dir: Path, splits: tuple[str, ...]) -> Data
             f"({task.folder}/train.tsv, {task.folder}/{next(iter(task.dev_splits.values()))}.tsv)."
         )
     stems = {"train": "train", **task.dev_splits}
-    return DatasetDict({split: read_glue_tsv(task, task_dir / f"{stems[split]}.tsv") for split in splits})
+    return DatasetDict({split: read_glue_test_tsv(task, task_dir / f"{task.test_splits[split]}.tsv")
+                        if split in task.test_splits else read_glue_tsv(task, task_dir / f"{stems[split]}.tsv")
+                        for split in splits})
 
 
 def _load_hub(task: GlueTask, splits: tuple[str, ...]) -> DatasetDict:
@@ -188,7 +229,8 @@ def load_glue(
         data_dir: a folder in the original GLUE layout. Default: ``$KDVIZ_DATA_DIR``; when neither
             is set, the hub's ``nyu-mll/glue``.
         splits: hub split names to load. Default: ``train`` and the task's validation split(s)
-            (``validation``; MNLI ``validation_matched`` and ``validation_mismatched``).
+            (``validation``; MNLI ``validation_matched`` and ``validation_mismatched``); the test
+            split(s) (``test``; MNLI ``test_matched`` and ``test_mismatched``) when asked for.
         train_subset: keep this many training examples, drawn with ``seed``.
         eval_subset: keep this many examples of each validation split, drawn with ``seed``.
         seed: seed of the subset draws.
@@ -200,8 +242,9 @@ def load_glue(
         ValueError: unknown task or split; :class:`GlueDataError` for an unreadable folder or file.
     """
     task = get_task(task)
-    known = ("train", *task.validation_splits)
-    splits = tuple(splits) if splits is not None else known
+    default = ("train", *task.validation_splits)
+    known = (*default, *task.test_splits)
+    splits = tuple(splits) if splits is not None else default
     unknown = [s for s in splits if s not in known]
     if unknown:
         raise ValueError(f"{task.name} has no split(s) {unknown}; choose from {list(known)}.")

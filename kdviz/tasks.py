@@ -44,6 +44,8 @@ class GlueTask:
         main_metric: the metric that picks the best epoch.
         dev_splits: TSV file stem per hub validation split name.
         tsv: the TSV layout of the train and dev files.
+        test_splits: TSV file stem per hub test split name (unlabelled; a header in every task).
+        test_id_column: the test files' example id column (GLUE's submission ``index``).
     """
 
     name: str
@@ -55,6 +57,8 @@ class GlueTask:
     main_metric: str
     tsv: TsvLayout
     dev_splits: dict[str, str] = field(default_factory=lambda: {"validation": "dev"})
+    test_splits: dict[str, str] = field(default_factory=lambda: {"test": "test"})
+    test_id_column: str = "index"
 
     @property
     def is_regression(self) -> bool:
@@ -71,15 +75,23 @@ class GlueTask:
         """The hub's names of the splits used for evaluation."""
         return tuple(self.dev_splits)
 
+    @property
+    def test_text_columns(self) -> dict[str, str]:
+        """Hub text column -> the test TSV's header name (CoLA's test file, unlike its others, has a header)."""
+        if not self.tsv.has_header:
+            return {column: column for column in self.text_columns}
+        return dict(self.tsv.columns)
+
 
 def _glue(name: str, folder: str, text_columns: tuple[str, ...], label_names: tuple[str, ...], *,
           tsv_labels: tuple[str, ...] = ("0", "1"), metrics: tuple[str, ...] = ("accuracy",), main: str | None = None,
           columns: dict[str, str | int] | None = None, label_column: str | int = "label", header: bool = True,
-          dev_splits: dict[str, str] | None = None) -> GlueTask:
+          dev_splits: dict[str, str] | None = None, test_splits: dict[str, str] | None = None,
+          test_id_column: str = "index") -> GlueTask:
     """A registry entry; by default the TSV names its columns as the hub does and labels are 0/1."""
     layout = TsvLayout(header, columns or {column: column for column in text_columns}, label_column)
     return GlueTask(name, folder, text_columns, label_names, tsv_labels, metrics, main or metrics[0], layout,
-                    dev_splits or {"validation": "dev"})
+                    dev_splits or {"validation": "dev"}, test_splits or {"test": "test"}, test_id_column)
 
 
 _PAIR = ("sentence1", "sentence2")
@@ -93,11 +105,12 @@ TASKS: dict[str, GlueTask] = {task.name: task for task in (
           columns={"sentence1": "#1 String", "sentence2": "#2 String"}, label_column="Quality"),
     _glue("stsb", "STS-B", _PAIR, (), tsv_labels=(), metrics=("pearson", "spearman"), label_column="score"),
     _glue("qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"), metrics=("f1", "accuracy"),
-          main="accuracy", label_column="is_duplicate"),
+          main="accuracy", label_column="is_duplicate", test_id_column="id"),
     _glue("mnli", "MNLI", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
           tsv_labels=("entailment", "neutral", "contradiction"), label_column="gold_label",
           columns={"premise": "sentence1", "hypothesis": "sentence2"},
-          dev_splits={"validation_matched": "dev_matched", "validation_mismatched": "dev_mismatched"}),
+          dev_splits={"validation_matched": "dev_matched", "validation_mismatched": "dev_mismatched"},
+          test_splits={"test_matched": "test_matched", "test_mismatched": "test_mismatched"}),
     _glue("qnli", "QNLI", ("question", "sentence"), _NLI, tsv_labels=_NLI),
     _glue("rte", "RTE", _PAIR, _NLI, tsv_labels=_NLI),
     _glue("wnli", "WNLI", _PAIR, ("not_entailment", "entailment")),

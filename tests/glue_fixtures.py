@@ -125,6 +125,26 @@ FILES["MNLI/dev_mismatched.tsv"] = [
               ["neutral"] * 5 + ["neutral"], "oup"),
 ]
 
+# test files: no labels, a header in every task (CoLA's included), the example id GLUE's submissions use
+for _split, _offset in (("test_matched", 0), ("test_mismatched", 9796)):
+    FILES[f"MNLI/{_split}.tsv"] = [
+        _MNLI_HEAD,
+        _mnli_row(_offset, "Hierbas, ans seco, ans dulce, and frigola are just a few names worth keeping a look-out for.",
+                  "Hierbas is a name worth looking out for.", [], "travel"),
+        _mnli_row(_offset + 1, 'The extent of the "behavioral" effects would depend in part on the structure.',
+                  "The extent of the behavioral effects would depend in part on the structure.", [], "government"),
+    ]
+FILES["CoLA/test.tsv"] = [["index", "sentence"], ["0", "Bill whistled past the house."],
+                          ["1", "The car honked its way down the road."]]
+FILES["QQP/test.tsv"] = [["id", "question1", "question2"],
+                         ["0", "Why do rockets look white?", "Why are rockets and boosters painted white?"],
+                         ["1", "What's causing someone to be jealous?", 'What can I do to avoid being "jealous"?']]
+FILES["STS-B/test.tsv"] = [
+    ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2"],
+    ["0", "main-captions", "MSRvid", "2012test", "0024", "none", "none", "A girl is styling her hair.",
+     "A girl is brushing her hair."],
+]
+
 
 def write_glue_fixtures(root: Path) -> Path:
     """Write every fixture file under ``root`` (tab separated, no quoting) and return ``root``."""

@@ -26,18 +26,25 @@ from kdviz.runs import Run, RunFolder, load_run
 
 INSTALL_SOURCE = f"kdviz @ git+https://github.com/kdviz/kdviz@v{__version__}"
 """What a notebook's first cell pip-installs: kdviz's core, pinned to this version's release tag.
-A fork or a release (the PyPI name, once published) changes this one line, then runs
+``$KDVIZ_INSTALL_SOURCE`` replaces it for one kernel (a fork, a branch, a local wheel) without
+editing a notebook; a fork that wants another default changes this line, then runs
 ``python -m kdviz.notebook`` to rewrite the notebooks' install cells."""
 
 INSTALL_CELL = """# NBVAL_IGNORE_OUTPUT
 # Colab or a fresh kernel: install kdviz's core when it is missing (the kernel's own Jupyter,
 # ipykernel and widgets stay as they are); then draw figures inline and say where we run.
-import importlib.metadata, importlib.util, subprocess, sys
-KDVIZ_SOURCE = {source!r}  # written by `python -m kdviz.notebook`
+# To install from elsewhere (a fork, a branch, a local wheel), set KDVIZ_INSTALL_SOURCE first.
+import importlib.metadata, importlib.util, os, subprocess, sys
+KDVIZ_SOURCE = os.environ.get("KDVIZ_INSTALL_SOURCE") or {source!r}  # written by `python -m kdviz.notebook`
 if importlib.util.find_spec("kdviz") is None:
     imported = {{name: importlib.metadata.version(name) for name in ("torch", "transformers", "numpy", "matplotlib")
                 if name in sys.modules}}
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", KDVIZ_SOURCE], check=True)
+    print(f"Installing kdviz from {{KDVIZ_SOURCE}} ...")
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", KDVIZ_SOURCE], capture_output=True, text=True)
+    if pip.returncode != 0:
+        raise SystemExit(f"pip could not install kdviz from {{KDVIZ_SOURCE!r}}; pip said:\\n{{pip.stdout[-1500:]}}"
+                         f"{{pip.stderr[-3000:]}}\\nFix: check the network and the source, or point "
+                         "KDVIZ_INSTALL_SOURCE at one that exists (a release, git+https://...@branch, a wheel file).")
     upgraded = [name for name, version in imported.items() if importlib.metadata.version(name) != version]
     if upgraded:
         raise SystemExit(f"pip upgraded {{upgraded}}, which this kernel had already imported: restart the kernel "

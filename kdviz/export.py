@@ -17,11 +17,10 @@ from pathlib import Path
 import yaml
 
 import kdviz
+from kdviz.report import format_faithfulness_table, format_metrics_table
 from kdviz.runs import Run, check_output_dir, load_run
 from kdviz.tasks import get_task
 
-FAITHFULNESS_ROWS = {"teacher": "teacher", "student": "student",
-                     "student_on_teacher_rationale": "student on the teacher's rationale"}
 CARD_CITATION = """@inproceedings{wu-etal-2023-adkd,
   title = {{AD-KD}: Attribution-Driven Knowledge Distillation for Language Model Compression},
   author = {Wu, Siyue and Chen, Hongzhan and Quan, Xiaojun and Wang, Qifan and Wang, Rui},
@@ -82,12 +81,6 @@ def card_metadata(run: Run) -> dict:
     return metadata
 
 
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def model_card(run: Run) -> str:
     """A hub model card (``README.md``) for a finished run's student.
 
@@ -100,7 +93,6 @@ def model_card(run: Run) -> str:
     task, config, metrics = get_task(run.config.task), run.config, run.metrics
     teacher = teacher_name(run.teacher.reference if run.teacher else config.teacher)
     student_layers = len(config.student_layer_indices or []) or config.student_layers
-    score_rows = [[name, f"{_percent(metrics['best'][name]):.2f}"] for name in task.metrics if name in metrics["best"]]
     sections = [
         f"# {Path(run.path).name}: a {student_layers}-layer student distilled on GLUE {task.folder}",
         f"Distilled with [kdviz](https://github.com/kdviz/kdviz) {kdviz.__version__} from the teacher "
@@ -112,7 +104,7 @@ def model_card(run: Run) -> str:
         "tokenizer = AutoTokenizer.from_pretrained(\"PATH_OR_REPO\")\n```\n\n"
         f"Labels: {', '.join(f'{i} = {name}' for i, name in enumerate(task.label_names)) or 'a regression score'}.",
         f"## Dev score ({sum(metrics.get('dev_examples', {}).values())} examples)\n\n"
-        + _table(["metric", "value"], score_rows),
+        + format_metrics_table({"student": metrics["best"]}, task).rstrip(),
     ]
     if run.agreement:
         last = run.agreement[-1]
@@ -121,18 +113,16 @@ def model_card(run: Run) -> str:
             f"the student's and the teacher's Integrated-Gradients token scores on {last.get('examples')} dev "
             f"examples, at the last logged step ({last.get('step')}; higher is closer). This version of kdviz "
             f"records no baseline beside them (a flat student, the untrained student).\n\n"
-            + _table(["cosine", "Spearman", "top-3 overlap"],
-                     [[f"{last['cosine']:.4f}", f"{last['spearman']:.4f}", f"{last['top_k_overlap']:.4f}"]]))
+            + "| cosine | Spearman | top-3 overlap |\n|---|---|---|\n"
+            + f"| {last['cosine']:.4f} | {last['spearman']:.4f} | {last['top_k_overlap']:.4f} |")
     if metrics.get("faithfulness"):
-        rows = [[label, f"{values['comprehensiveness']:.4f}", f"{values['sufficiency']:.4f}"]
-                for key, label in FAITHFULNESS_ROWS.items() if (values := metrics["faithfulness"].get(key))]
         fraction = next(iter(metrics["faithfulness"].values())).get("fraction", 0.2)
         sections.append(
             f"## Faithfulness of the rationales (ERASER)\n\nDeleting the top {fraction:.0%} of tokens by "
             f"attribution: comprehensiveness is the drop in the predicted class's probability (higher: the "
             f"model uses those tokens), sufficiency the drop when only they are kept (lower: they suffice). A "
             f"negative value means the prediction grew more confident. No random-rationale baseline is recorded "
-            f"by this version of kdviz.\n\n" + _table(["model", "comprehensiveness", "sufficiency"], rows))
+            f"by this version of kdviz.\n\n" + format_faithfulness_table(metrics["faithfulness"]).rstrip())
     settings = {name: value for name, value in config.to_dict().items()
                 if name not in ("output_dir", "data_dir", "cache_dir", "report_to", "keep_checkpoints")}
     settings["teacher"] = teacher

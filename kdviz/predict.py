@@ -16,13 +16,14 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
 
+from kdviz.attribution import model_inputs
 from kdviz.data import load_glue, tokenize_glue
+from kdviz.distill import MODEL_COLUMNS
 from kdviz.runs import load_run
 from kdviz.tasks import GlueTask, get_task
 
 SUBMISSION_NAMES = {"test_matched": "MNLI-m", "test_mismatched": "MNLI-mm"}
 """GLUE's file names where they are not the task's folder name."""
-MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
 def submission_file(task: GlueTask, split: str) -> str:
@@ -59,13 +60,14 @@ def predict_split(model, tokenizer, dataset, task: GlueTask, *, max_length: int,
         ``(idx, outputs)``: the examples' ids (N,) and the model's outputs (N, C), on the CPU.
     """
     encoded = tokenize_glue(dataset, tokenizer, task, max_length)
-    encoded = encoded.select_columns([c for c in (*MODEL_INPUTS, "idx") if c in encoded.column_names])
+    encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded.column_names])
     loader = DataLoader(encoded, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer))
     device = next(model.parameters()).device
     idx, outputs = [], []
     for batch in loader:
-        idx.append(batch.pop("idx"))
-        outputs.append(model(**{k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}).logits.float().cpu())
+        idx.append(batch["idx"])
+        inputs = {name: None if value is None else value.to(device) for name, value in model_inputs(batch).items()}
+        outputs.append(model(**inputs).logits.float().cpu())
     return torch.cat(idx), torch.cat(outputs)
 
 

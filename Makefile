@@ -26,12 +26,15 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.installed
 
-# The main job: fine-tune the offline teacher on 2,000 real SST-2 examples, distil a 2-layer student
-# with AD-KD + ALP-KD on the same examples, score both on the full dev set, write runs/demo/.
+# The main job: distil a 2-layer student with AD-KD + ALP-KD from the offline MiniLM fine-tuned on all of
+# SST-2 (../shared/teachers/sst2-minilm, used in place) on 2,000 real SST-2 examples, score it on the
+# full dev set, write runs/demo/. Without that folder the offline teacher is fine-tuned on the 2,000 first.
+STRONG_TEACHER := $(abspath ../shared/teachers/sst2-minilm)
+DEMO_TEACHER ?= $(if $(wildcard $(STRONG_TEACHER)/model.safetensors),$(STRONG_TEACHER),$(DEMO_DIR)/teacher)
 demo: install
-	$(BIN)/kdviz finetune --task sst2 --model offline-minilm --train-subset 2000 --epochs 1 --lr 1e-4 \
-		--output $(DEMO_DIR)/teacher --overwrite
-	$(BIN)/kdviz distill --preset adkd+alp/sst2 --teacher $(DEMO_DIR)/teacher --student-layers 2 \
+	$(if $(filter $(DEMO_DIR)/teacher,$(DEMO_TEACHER)),$(BIN)/kdviz finetune --task sst2 --model offline-minilm \
+		--train-subset 2000 --epochs 1 --lr 1e-4 --output $(DEMO_DIR)/teacher --overwrite)
+	$(BIN)/kdviz distill --preset adkd+alp/sst2 --teacher $(DEMO_TEACHER) --student-layers 2 \
 		--train-subset 2000 --epochs 2 --output-dir $(DEMO_DIR)/student --overwrite
 	@echo; cat $(DEMO_DIR)/student/metrics.md; echo "Figures: $(DEMO_DIR)/student/figures/"
 
@@ -45,6 +48,9 @@ test test-notebooks: export KDVIZ_QUICK ?= 1
 test test-notebooks: export TQDM_DISABLE ?= 1
 test test-notebooks: export HF_DATASETS_DISABLE_PROGRESS_BARS ?= 1
 test test-notebooks: export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
+# notebooks 02-04 distil from the MiniLM fine-tuned on all of SST-2 (../shared/teachers, used in place);
+# 01 and 05 fine-tune their own quick teacher, as a hosted kernel does
+test test-notebooks: export KDVIZ_QUICK_TEACHER ?= $(if $(wildcard $(STRONG_TEACHER)/model.safetensors),$(STRONG_TEACHER))
 
 test: install
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=10

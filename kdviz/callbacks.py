@@ -13,6 +13,11 @@ class RunHistoryCallback(TrainerCallback):
     temperature, the ALP weights' entropy and top-2 gap), the ALP weights of the window, the student's
     agreement with the teacher on the probe set and the saved probe examples' student scores.
 
+    The same at step 0, before the first update: the untrained student's probe scores, agreement and
+    faithfulness (when training starts), a flat student's agreement (the floor), and the loss terms
+    and ALP weights of the first step's batch (:attr:`~kdviz.distill_trainer.DistillationTrainer.initial_scalars`,
+    written when the first step ends).
+
     Only process 0 writes or deletes anything; on resume it first drops what was written after the
     checkpoint.
 
@@ -26,8 +31,26 @@ class RunHistoryCallback(TrainerCallback):
         self.run, self.trainer, self.probe = run, trainer, probe
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if state.global_step > 0 and state.is_world_process_zero:  # resumed
+        if not state.is_world_process_zero:
+            return
+        if state.global_step > 0:  # resumed
             self.run.truncate_history(state.global_step)
+        elif self.probe is not None:
+            self.run.write_agreement_uniform(self.probe.uniform_agreement())
+            self._record_probe(0, 0.0, self.probe.score_initial_student(self.trainer.model.student))
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not (state.is_world_process_zero and state.global_step == 1 and self.trainer.initial_scalars):
+            return
+        self.run.append_loss_terms({"step": 0, "epoch": 0.0, **self.trainer.initial_scalars})
+        alpha = self.trainer.initial_records.get("alpha")
+        if alpha is not None:
+            self.run.append_layer_weights(LayerWeights(0, alpha.tolist()))
+
+    def _record_probe(self, step: int, epoch: float, scores) -> None:
+        if self.probe.saved:
+            self.run.write_probe_student(step, self.probe.saved_part(scores))
+        self.run.append_agreement({"step": step, "epoch": epoch, **self.probe.agreement(scores)})
 
     def on_log(self, args, state, control, logs=None, model=None, **kwargs):
         if not state.is_world_process_zero or not logs or "loss" not in logs:
@@ -39,7 +62,4 @@ class RunHistoryCallback(TrainerCallback):
         if alpha is not None:
             self.run.append_layer_weights(LayerWeights(state.global_step, alpha.tolist()))
         if self.probe is not None:
-            scores = self.probe.scores(self.trainer.model.student)
-            if self.probe.saved:
-                self.run.write_probe_student(state.global_step, self.probe.saved_part(scores))
-            self.run.append_agreement({"step": state.global_step, "epoch": state.epoch, **self.probe.agreement(scores)})
+            self._record_probe(state.global_step, state.epoch, self.probe.scores(self.trainer.model.student))

@@ -194,7 +194,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     trainer.add_callback(RunHistoryCallback(run, trainer, probe))
     log_into_folder(trainer, run.logs_dir)
     if not progress:
-        without_progress_output(trainer)
+        without_progress_output(trainer, label=f"{task.name} {'+'.join(config.method_terms)}")
     for callback in callbacks:
         trainer.add_callback(callback)
 
@@ -204,7 +204,10 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         run.save_objective(model.objective)
     result = run_summary(trainer, task, method_terms=config.method_terms)
     if probe is not None:
-        result["faithfulness"] = probe.faithfulness_summary(model.student)
+        kept = probe.scores(model.student)
+        result["agreement"] = {"uniform": probe.uniform_agreement(), "step_0": next((r for r in run.agreement() if r["step"] == 0), None),
+                               "student": probe.agreement(kept)}
+        result["faithfulness"] = probe.faithfulness_summary(model.student, kept)
     if main_process:
         write_run_reports(run, config, result, model.objective)
         if not config.keep_checkpoints:

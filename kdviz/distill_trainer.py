@@ -33,6 +33,9 @@ class DistillationTrainer(GlueTrainer):
             ``alp_entropy``...), averaged over the last logging window; they are also logged.
         window_records: the non-scalar records averaged over the last logging window (for example
             ``alpha``, the mean ALP weights).
+        initial_scalars, initial_records: the same for the first step of a run started from step 0,
+            computed before the first update (the loss terms' "before"; every micro-batch of the
+            step under gradient accumulation); empty until then, or on resume.
     """
 
     def __init__(self, *args, teacher_outputs: TeacherOutputSource, **kwargs):
@@ -44,6 +47,8 @@ class DistillationTrainer(GlueTrainer):
         self._count = 0
         self.window_scalars: dict[str, float] = {}
         self.window_records: dict[str, torch.Tensor] = {}
+        self._initial_sums: dict[str, torch.Tensor] = {}
+        self._initial_count = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
@@ -57,8 +62,24 @@ class DistillationTrainer(GlueTrainer):
         output = model(**inputs, teacher_outputs=teacher, epoch=math.floor(self.state.epoch or 0.0),
                        num_epochs=self.args.num_train_epochs)
         self._check_finite(output.terms, output.loss)
-        self._record({f"loss_{name}": value for name, value in output.terms.items()} | output.records)
+        values = {f"loss_{name}": value for name, value in output.terms.items()} | output.records
+        if self.state.global_step == 0:  # the micro-batches of the first step, before any update
+            self._initial_count += 1
+            for name, value in ({"loss": output.loss} | values).items():
+                value = value.detach().float()
+                self._initial_sums[name] = self._initial_sums[name] + value if name in self._initial_sums else value
+        self._record(values)
         return (output.loss, output) if return_outputs else output.loss
+
+    @property
+    def initial_scalars(self) -> dict[str, float]:
+        return {name: (total / self._initial_count).item() for name, total in self._initial_sums.items()
+                if total.dim() == 0}
+
+    @property
+    def initial_records(self) -> dict[str, torch.Tensor]:
+        return {name: (total / self._initial_count).cpu() for name, total in self._initial_sums.items()
+                if total.dim() > 0}
 
     def _check_finite(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         if torch.isfinite(loss):

@@ -150,7 +150,7 @@ def finetune(
                           **glue_trainer_inputs(encoded, task))
     log_into_folder(trainer, folder.logs_dir)
     if not progress:
-        without_progress_output(trainer)
+        without_progress_output(trainer, label=f"teacher {task.name}")
     trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.save_model(str(folder.path))
     result = run_summary(trainer, task, model=str(model))

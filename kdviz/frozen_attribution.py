@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from kdviz.attribution import (AttributionSettings, integrated_gradients, model_inputs, token_scores, view_names,
-                               view_targets)
+from kdviz.attribution import (AttributionSettings, integrated_gradients, model_inputs, signed_token_scores,
+                               token_scores, view_names, view_targets)
 
 
 @dataclass
@@ -149,3 +149,27 @@ def frozen_token_scores(
     return TokenScores(scores.detach(), result.logits.detach(), hidden)
 
 
+
+
+def predicted_class_signed_scores(model: torch.nn.Module, inputs: Mapping[str, torch.Tensor | None],
+                                  settings: AttributionSettings) -> torch.Tensor:
+    """Which way each token pushes the class a frozen classifier predicts (:func:`signed_token_scores`
+    of that class's view).
+
+    Args:
+        model: a BERT-family sequence classifier with at least two classes.
+        inputs: ``input_ids``, ``attention_mask`` and optionally ``token_type_ids``, (B, L), any device.
+        settings: the IG steps and rule (the views are every class's; top-K does not apply).
+
+    Returns:
+        (B, L) signed scores on the model's device: positive towards the predicted class, negative
+        against it, zero on padding.
+    """
+    if model.config.num_labels < 2:
+        raise ValueError("Signed scores towards the predicted class need a classifier (this model has one output).")
+    device = next(model.parameters()).device
+    inputs = {name: None if value is None else value.to(device) for name, value in model_inputs(inputs).items()}
+    per_class = integrated_gradients(model, inputs, None, replace(settings, views="classes", top_k=None))
+    predicted = per_class.logits.argmax(-1)
+    signed = signed_token_scores(per_class.attributions, inputs["attention_mask"])  # (B, C, L)
+    return signed[torch.arange(len(predicted), device=device), predicted].detach()

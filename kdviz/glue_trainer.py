@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
-from transformers import EvalPrediction, Trainer
+from transformers import EvalPrediction, Trainer, TrainerCallback
 from transformers.trainer import DEFAULT_PROGRESS_CALLBACK  # the notebook one in a notebook (needs IPython)
 from transformers.trainer_callback import PrinterCallback
 
@@ -68,11 +69,55 @@ class GlueTrainer(Trainer):
         return metrics
 
 
-def without_progress_output(trainer: Trainer) -> Trainer:
-    """Remove the ``Trainer``'s progress bars, notebook tables and printed logs (a notebook prints one
-    line per run instead; the run folder keeps the history)."""
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+class EpochLineCallback(TrainerCallback):
+    """One printed line per evaluation while training (each epoch): the last logged training loss, the
+    dev score the best epoch is chosen by, the time elapsed and an estimate of the time left (from
+    the steps done so far), so that a long run in a notebook is not silent.
+
+    Args:
+        label: printed first (the run's name), or nothing.
+    """
+
+    def __init__(self, label: str = ""):
+        self.label, self.start, self.loss, self.training = label, 0.0, None, False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start, self.training, self.done_at_start = time.monotonic(), True, state.global_step
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.training = False  # the final evaluation of the kept model prints nothing more
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" in logs:
+            self.loss = logs["loss"]
+        metric = f"eval_{args.metric_for_best_model}"
+        if not (self.training and state.is_world_process_zero and metric in logs):
+            return
+        elapsed = time.monotonic() - self.start
+        done = (state.global_step - self.done_at_start) / max(state.max_steps - self.done_at_start, 1)
+        left = elapsed * (1 - done) / done if done > 0 else float("nan")
+        loss = f"training loss {self.loss:.4f}, " if self.loss is not None else ""
+        print(f"{self.label + ': ' if self.label else ''}epoch {state.epoch:.0f}/{args.num_train_epochs:g}: {loss}"
+              f"dev {args.metric_for_best_model} {100 * logs[metric]:.2f}, {_minutes(elapsed)} elapsed, "
+              f"about {_minutes(left)} left", flush=True)
+
+
+def without_progress_output(trainer: Trainer, label: str = "") -> Trainer:
+    """Replace the ``Trainer``'s progress bars, notebook tables and printed logs by one line per epoch
+    (:class:`EpochLineCallback`; the run folder keeps the whole history).
+
+    Args:
+        trainer: the trainer.
+        label: the run's name, printed at the start of each line.
+    """
     for callback in (PrinterCallback, DEFAULT_PROGRESS_CALLBACK):
         trainer.remove_callback(callback)
+    trainer.add_callback(EpochLineCallback(label))
     return trainer
 
 

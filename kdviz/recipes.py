@@ -262,9 +262,11 @@ QUICK = Scale(train_subset=1000, eval_subset=200, teacher_epochs=1, teacher_lear
               student_epochs=1, logging_steps=4)
 
 
-def quick_mode() -> bool:
-    """Whether ``KDVIZ_QUICK`` asks for the quick mode (``1``, ``true``, ``yes``)."""
-    return os.environ.get(QUICK_ENV, "").strip().lower() in ("1", "true", "yes")
+def quick_mode(default: bool | None = False) -> bool | None:
+    """Whether ``KDVIZ_QUICK`` asks for the quick mode: ``1``, ``true``, ``yes`` do, ``0``, ``false``,
+    ``no`` ask for the full scale; ``default`` when it is unset (or anything else)."""
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    return True if value in ("1", "true", "yes") else False if value in ("0", "false", "no") else default
 
 
 def scale(quick: bool | None = None) -> Scale:

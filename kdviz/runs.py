@@ -13,11 +13,14 @@ Training writes a run folder through :class:`RunFolder`; views and reports read 
       metrics.md                  the best metrics as a markdown table (the teacher's row too)
       history/loss_terms.jsonl    one line per logged step: step, epoch, each loss term (ALP: entropy, top-2 gap)
       history/alp_weights.jsonl   one line per logged step: alpha averaged over the logging window
-      history/agreement.jsonl     one line per logged step: the student's agreement with the teacher's token
-                                  scores on the probe set (agreement_size dev examples): cosine, Spearman, top-k
+      history/agreement.jsonl     one line per logged step, from step 0 (the untrained student): the student's
+                                  agreement with the teacher's token scores on the probe set (agreement_size dev
+                                  examples): cosine, Spearman, top-k, over the words and with [CLS]/[SEP]
+      history/agreement_uniform.json  the same measures for a flat student (every token alike): their floor
       history/probe.json          the saved probe examples (probe_size): dev idx, text, tokens, label
-      history/probe_teacher.safetensors      teacher token scores of the saved probe examples (fixed)
-      history/probe_student/step-<N>.safetensors  their student token scores at step N
+      history/probe_teacher.safetensors      teacher token scores (and signed scores) of the saved probe
+                                             examples (fixed)
+      history/probe_student/step-<N>.safetensors  their student token scores (and signed scores) at step N
       figures/                    PNG figures
       checkpoints/                Trainer checkpoints (resume); removed when the run finishes unless
                                   keep_checkpoints is set
@@ -120,10 +123,12 @@ class ProbeExample:
 
 @dataclass
 class ProbeScores:
-    """Token scores (P, V, L) and logits (P, C) of the probe set, on the CPU."""
+    """Token scores (P, V, L) and logits (P, C) of the probe set, on the CPU, and for a classifier the
+    signed scores (P, L): positive towards the predicted class, negative against it."""
 
     scores: torch.Tensor
     logits: torch.Tensor
+    signed: torch.Tensor | None = None
 
 
 @dataclass
@@ -207,6 +212,7 @@ class RunFolder(TrainedFolder):
     CONFIG, TEACHER, STUDENT, OBJECTIVE = "config.yaml", "teacher.json", "student", "objective.safetensors"
     LOSS_TERMS, ALP_WEIGHTS, AGREEMENT = "history/loss_terms.jsonl", "history/alp_weights.jsonl", \
         "history/agreement.jsonl"
+    AGREEMENT_UNIFORM = "history/agreement_uniform.json"
     PROBE, PROBE_TEACHER, PROBE_STUDENT = "history/probe.json", "history/probe_teacher.safetensors", \
         "history/probe_student"
     LARGE = (CHECKPOINTS, STUDENT)
@@ -265,6 +271,10 @@ class RunFolder(TrainedFolder):
         """One logged step's teacher-student agreement on the probe set (``step``, ``cosine``...)."""
         _append_jsonl(self.path / self.AGREEMENT, record)
 
+    def write_agreement_uniform(self, record: dict) -> None:
+        """A flat student's agreement with the teacher on the probe set (the curves' floor)."""
+        _write_json(self.path / self.AGREEMENT_UNIFORM, record)
+
     def write_probe(self, examples: list[ProbeExample], teacher: ProbeScores) -> None:
         _write_json(self.path / self.PROBE, [asdict(example) for example in examples])
         self._save_scores(self.path / self.PROBE_TEACHER, teacher)
@@ -275,8 +285,9 @@ class RunFolder(TrainedFolder):
     @staticmethod
     def _save_scores(path: Path, scores: ProbeScores) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"scores": scores.scores.detach().float().cpu().contiguous(),
-                   "logits": scores.logits.detach().float().cpu().contiguous()}, str(path))
+        tensors = {name: value.detach().float().cpu().contiguous() for name, value in vars(scores).items()
+                   if value is not None}
+        save_file(tensors, str(path))
 
     def truncate_history(self, step: int) -> None:
         """Drop every history record written after ``step`` (a run resumed from that checkpoint)."""
@@ -320,6 +331,9 @@ class RunFolder(TrainedFolder):
     def agreement(self) -> list[dict]:
         return _read_jsonl(self.path / self.AGREEMENT)
 
+    def agreement_uniform(self) -> dict | None:
+        return _read_json(self.path / self.AGREEMENT_UNIFORM)
+
     def layer_weights(self) -> list[LayerWeights]:
         return [LayerWeights(**record) for record in _read_jsonl(self.path / self.ALP_WEIGHTS)]
 
@@ -340,6 +354,7 @@ class RunFolder(TrainedFolder):
             loss_terms=self.loss_terms(),
             alp_weights=self.layer_weights(),
             agreement=self.agreement(),
+            agreement_uniform=self.agreement_uniform(),
             probe=[ProbeExample(**example) for example in _read_json(self.path / self.PROBE, [])],
             probe_teacher=ProbeScores(**load_file(str(probe_teacher))) if probe_teacher.is_file() else None,
             probe_student={step: ProbeScores(**load_file(str(file)))
@@ -358,8 +373,10 @@ class Run:
         metrics: ``metrics.json`` (per-evaluation ``history``, ``best``, ``best_epoch``...).
         loss_terms: one dict per logged step (``step``, ``epoch``, ``loss_<term>``...).
         alp_weights: one :class:`LayerWeights` per logged step.
-        agreement: one dict per logged step: the student's agreement with the teacher on the probe set
-            (``step``, ``epoch``, ``cosine``, ``spearman``, ``top_k_overlap``, ``examples``).
+        agreement: one dict per logged step from step 0: the student's agreement with the teacher on the
+            probe set (``step``, ``epoch``, ``cosine``, ``spearman``, ``top_k_overlap``, the same
+            ``*_with_special``, ``examples``).
+        agreement_uniform: the same measures for a flat student (their floor), or None (older runs).
         probe: the probe examples.
         probe_teacher: the teacher's probe scores (P, V, L) and logits.
         probe_student: logged step -> the student's probe scores and logits.
@@ -372,6 +389,7 @@ class Run:
     loss_terms: list[dict] = field(default_factory=list)
     alp_weights: list[LayerWeights] = field(default_factory=list)
     agreement: list[dict] = field(default_factory=list)
+    agreement_uniform: dict | None = None
     probe: list[ProbeExample] = field(default_factory=list)
     probe_teacher: ProbeScores | None = None
     probe_student: dict[int, ProbeScores] = field(default_factory=dict)

@@ -21,7 +21,12 @@ from kdviz.runs import RunFolder
 from kdviz.tasks import get_task
 
 FIELDS = ("task", "method", "student_layers", "seed", "train_examples", "epochs", "metric", "score",
-          "best_epoch", "wall_s")
+          "best_epoch", "wall_s", "cosine_step_0", "cosine", "cosine_flat", "spearman_step_0", "spearman",
+          "spearman_flat", "aopc_comprehensiveness", "aopc_comprehensiveness_random", "aopc_sufficiency",
+          "aopc_sufficiency_random")
+"""A row: the run, its dev score, and its rationale measures on the probe set (empty when the run
+recorded none): agreement with the teacher over the words at step 0, for the kept student and for a
+flat student; the kept student's AOPC and a random rationale's (mean over the draws)."""
 
 
 @dataclass(frozen=True)
@@ -60,14 +65,34 @@ def read_rows(csv_path: str | Path) -> list[dict]:
 
 
 def append_row(csv_path: Path, row: dict, fields=FIELDS) -> None:
-    """Append one row to a CSV, writing the header first when the file is new."""
+    """Append one row to a CSV, writing the header first when the file is new; a file started with
+    fewer columns (an older kdviz) keeps its own, and the row's other values are left out."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     new_file = not csv_path.is_file()
+    if not new_file:
+        with open(csv_path, newline="") as handle:
+            fields = next(csv.reader(handle), None) or fields
     with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         if new_file:
             writer.writeheader()
         writer.writerow(row)
+
+
+def rationale_measures(result: dict) -> dict[str, float]:
+    """The rationale columns of a study row (:data:`FIELDS`) from a run's summary; {} when the run
+    recorded no probe set."""
+    agreement, faithfulness = result.get("agreement") or {}, result.get("faithfulness") or {}
+    row = {}
+    for measure in ("cosine", "spearman"):
+        for suffix, key in (("_step_0", "step_0"), ("", "student"), ("_flat", "uniform")):
+            if agreement.get(key):
+                row[f"{measure}{suffix}"] = round(agreement[key][measure], 4)
+    for measure in ("aopc_comprehensiveness", "aopc_sufficiency"):
+        for suffix, key in (("", "student"), ("_random", "student_random_rationale")):
+            if measure in faithfulness.get(key, {}):
+                row[f"{measure}{suffix}"] = round(faithfulness[key][measure], 4)
+    return row
 
 
 def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Path, runs_dir: str | Path, *,
@@ -119,7 +144,7 @@ def run_study(plan: list[StudyRun], teachers: dict[str, str], csv_path: str | Pa
             "task": run.task, "method": run.method, "student_layers": run.student_layers, "seed": run.seed,
             "train_examples": result["train_examples"], "epochs": config.epochs, "metric": metric,
             "score": round(100 * result["best"][metric], 2), "best_epoch": result["best_epoch"],
-            "wall_s": round(durations[-1], 1)})
+            "wall_s": round(durations[-1], 1), **rationale_measures(result)})
         if not keep_models:
             output.remove_large_parts()
         print(progress_line(number, len(todo), run, 100 * result["best"][metric], metric, durations), flush=True)
@@ -144,8 +169,9 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Mean and sample standard deviation of the score per (task, method, student depth).
+def summarise(rows: list[dict], column: str = "score") -> list[dict]:
+    """Mean and sample standard deviation of a column (the score by default) per (task, method,
+    student depth); rows without a value in that column are left out.
 
     Returns:
         One dict per cell: ``task, method, student_layers, n, mean, std, above_zero`` (how many
@@ -155,10 +181,11 @@ def summarise(rows: list[dict]) -> list[dict]:
     """
     cells: dict[tuple, list[dict]] = {}
     for row in rows:
-        cells.setdefault((row["task"], row["method"], int(row["student_layers"])), []).append(row)
+        if row.get(column) not in (None, ""):
+            cells.setdefault((row["task"], row["method"], int(row["student_layers"])), []).append(row)
     summary = []
     for (task, method, depth), members in cells.items():
-        scores = [float(m["score"]) for m in members]
+        scores = [float(m[column]) for m in members]
         summary.append({"task": task, "method": method, "student_layers": depth, "n": len(scores),
                         "mean": statistics.fmean(scores), "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                         "above_zero": sum(score > 0 for score in scores),
@@ -193,8 +220,9 @@ def majority_class_score(task: str, data_dir: str | None = None, *, train_subset
     return 100 * compute_metrics(task, [majority] * len(labels), labels)[task.main_metric]
 
 
-def paired_differences(rows: list[dict], baseline: str = "kd") -> list[dict]:
-    """Each run's score minus the ``baseline`` method's score on the same task, depth and seed.
+def paired_differences(rows: list[dict], baseline: str = "kd", column: str = "score") -> list[dict]:
+    """Each run's score (or another column) minus the ``baseline`` method's on the same task, depth
+    and seed.
 
     Runs with the same seed share the head's initialisation, dropout and data order, so the
     difference removes much of the seed-to-seed spread that a comparison of means keeps.
@@ -208,13 +236,13 @@ def paired_differences(rows: list[dict], baseline: str = "kd") -> list[dict]:
         baseline run exists (the baseline's own rows left out): :func:`summarise` and
         :func:`summary_table` take them as they are.
     """
-    reference = {(r["task"], str(r["student_layers"]), str(r["seed"])): float(r["score"])
-                 for r in rows if r["method"] == baseline}
+    reference = {(r["task"], str(r["student_layers"]), str(r["seed"])): float(r[column])
+                 for r in rows if r["method"] == baseline and r.get(column) not in (None, "")}
     differences = []
     for row in rows:
         key = (row["task"], str(row["student_layers"]), str(row["seed"]))
-        if row["method"] != baseline and key in reference:
-            differences.append({**row, "score": float(row["score"]) - reference[key]})
+        if row["method"] != baseline and key in reference and row.get(column) not in (None, ""):
+            differences.append({**row, column: float(row[column]) - reference[key]})
     return differences
 
 

@@ -7,7 +7,7 @@ from helpers import make_batch, tiny_bert
 from kdviz.attribution import (AttributionSettings, embedding_output_replaced, integrated_gradients, riemann_rule,
                                token_scores)
 from kdviz.captum_bridge import captum_embedding_attributions
-from kdviz.frozen_attribution import attribute
+from kdviz.frozen_attribution import attribute, predicted_class_signed_scores
 from kdviz.losses import attribution_loss
 
 
@@ -163,6 +163,26 @@ def test_token_scores_top_k_norm_and_padding():
     torch.testing.assert_close(scores.norm(dim=-1), torch.ones(2, 1, dtype=torch.float64))
     full = token_scores(a, mask)
     torch.testing.assert_close(full, a.norm(dim=-1) / a.norm(dim=-1).norm(dim=-1, keepdim=True))
+
+
+def test_signed_scores_point_towards_the_predicted_class():
+    """With one step (gradient x input) a token's signed score is E . d log p(predicted) / dE, summed over the hidden
+    dimensions and normalised: positive when the token raises the predicted class's probability."""
+    model = tiny_bert(num_labels=3, layers=2, seed=7).eval()
+    batch = make_batch(pairs=False, seed=3)
+    signed = predicted_class_signed_scores(model, batch, AttributionSettings(steps=1))
+    embedded = model.base_model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+    embedded = embedded.detach().requires_grad_()
+    with embedding_output_replaced(model, embedded):
+        logits = model(**batch).logits
+    predicted = logits.argmax(-1)
+    log_p = torch.log_softmax(logits, -1).gather(1, predicted[:, None]).sum()
+    gradient, = torch.autograd.grad(log_p, embedded)
+    expected = (embedded * gradient).sum(-1) * batch["attention_mask"]
+    expected = expected / expected.norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(signed, expected.detach(), atol=1e-5, rtol=1e-4)
+    assert (signed > 0).any() and (signed < 0).any()
+    assert torch.all(signed[batch["attention_mask"] == 0] == 0)
 
 
 def student_attribution_loss(model, ids, mask, types, labels, teacher_scores, steps=2):

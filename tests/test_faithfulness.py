@@ -5,7 +5,7 @@ import torch
 
 from helpers import tiny_bert, tiny_run_config
 from kdviz.distill import distill
-from kdviz.faithfulness import eraser_scores, keep_tokens, rationale_mask
+from kdviz.faithfulness import AOPC_BINS, eraser_curve, eraser_scores, keep_tokens, rationale_mask
 from kdviz.runs import load_run
 
 CLS, SEP, PAD = 101, 102, 0
@@ -53,6 +53,21 @@ def test_comprehensiveness_and_sufficiency_match_a_hand_computation():
     assert float(result["comprehensiveness"]) != 0.0  # the deletion changed the prediction's probability
 
 
+def test_the_aopc_curve_holds_each_cut():
+    model = tiny_bert(num_labels=2, layers=2, seed=5).eval()
+    ids = torch.tensor([[CLS] + list(range(2000, 2012)) + [SEP], [CLS] + list(range(2100, 2106)) + [SEP] + [PAD] * 6])
+    inputs = {"input_ids": ids, "attention_mask": (ids != PAD).long(), "token_type_ids": torch.zeros_like(ids)}
+    scores = torch.rand(ids.shape, generator=torch.Generator().manual_seed(0))
+    special = (ids == CLS) | (ids == SEP)
+    curve = eraser_curve(model, inputs, scores, special)
+    assert curve["comprehensiveness"].shape == (2, len(AOPC_BINS))
+    for column, fraction in enumerate(AOPC_BINS):
+        single = eraser_scores(model, inputs, scores, special, fraction)
+        assert torch.allclose(curve["comprehensiveness"][:, column], single["comprehensiveness"], atol=1e-6)
+        assert torch.allclose(curve["sufficiency"][:, column], single["sufficiency"], atol=1e-6)
+    assert len(set(curve["comprehensiveness"][0].tolist())) > 1  # the cuts differ
+
+
 def test_a_regression_model_is_refused():
     model = tiny_bert(num_labels=1).eval()
     ids = torch.tensor([[CLS, 2000, SEP]])
@@ -65,9 +80,33 @@ def test_a_run_records_the_faithfulness_of_teacher_and_student(tiny_teacher, tmp
     distill(tiny_run_config(tiny_teacher, tmp_path / "run", method="kd", epochs=1, probe_size=2, agreement_size=16))
     run = load_run(tmp_path / "run")
     faithfulness = run.metrics["faithfulness"]
-    assert set(faithfulness) == {"teacher", "student", "student_on_teacher_rationale"}
+    assert set(faithfulness) == {"teacher", "student", "student_on_teacher_rationale", "teacher_random_rationale",
+                                 "student_step_0", "student_random_rationale"}
     for values in faithfulness.values():
-        assert values["examples"] == 16 and values["fraction"] == 0.2
-        assert -1 <= values["comprehensiveness"] <= 1 and -1 <= values["sufficiency"] <= 1
+        assert values["examples"] == 16 and values["fraction"] == 0.2 and values["bins"] == list(AOPC_BINS)
+        for name in ("comprehensiveness", "sufficiency", "aopc_comprehensiveness", "aopc_sufficiency"):
+            assert -1 <= values[name] <= 1
     assert faithfulness["student"] != faithfulness["student_on_teacher_rationale"]
-    assert "comprehensiveness" in run.folder.metrics_table()
+    assert faithfulness["student"] != faithfulness["student_step_0"]
+    for name in ("teacher_random_rationale", "student_random_rationale"):
+        random = faithfulness[name]
+        assert random["draws"] == 5 and random["aopc_comprehensiveness_sd"] > 0  # the draws differ
+    table = run.folder.metrics_table()
+    assert "AOPC comprehensiveness" in table and "student, random rationale" in table and " ± " in table
+    assert "A negative comprehensiveness means" in table
+
+
+def test_the_random_baseline_is_reproducible_and_its_spread_is_the_draws(tiny_teacher, real_glue_env):
+    from kdviz.attribution import AttributionSettings
+    from kdviz.data import load_glue
+    from kdviz.models import load_teacher
+    from kdviz.probe import Probe
+
+    teacher, tokenizer = load_teacher(tiny_teacher, "sst2")
+    dev = load_glue("sst2", eval_subset=12)["validation"]
+    probe = Probe.from_split(dev, tokenizer, "sst2", 12, AttributionSettings())
+    first, again = probe.random_faithfulness(teacher, draws=3), probe.random_faithfulness(teacher, draws=3)
+    assert first == again
+    singles = [probe.random_faithfulness(teacher, draws=1, seed=seed)["aopc_comprehensiveness"] for seed in range(3)]
+    assert first["aopc_comprehensiveness"] == pytest.approx(sum(singles) / 3)
+    assert first["aopc_comprehensiveness_sd"] == pytest.approx(float(torch.tensor(singles, dtype=torch.float64).std()))

@@ -11,14 +11,37 @@ import pytest
 import kdviz
 import kdviz.recipes
 from helpers import REPO
-from kdviz.notebook import (INSTALL_SOURCE, distill_run, install_cell, prepare_runs_dir,
-                            runtime_summary, write_install_cells)
+from kdviz.notebook import (HOSTED_GPU_METADATA, INSTALL_SOURCE, distill_run, install_cell, notebook_quick,
+                            prepare_runs_dir, runtime_summary, write_install_cells)
 from kdviz.runs import Run
 
 
-def test_runtime_summary_names_the_device_and_versions():
-    line = runtime_summary()
-    assert line.startswith("kdviz on CPU") and "torch" in line and "transformers" in line
+def test_runtime_summary_names_the_device_versions_and_the_scale(monkeypatch):
+    monkeypatch.delenv("KDVIZ_QUICK", raising=False)
+    summary = runtime_summary()
+    assert summary.startswith("kdviz on CPU") and "torch" in summary and "transformers" in summary
+    assert "QUICK = True (no GPU)" in summary and "KDVIZ_QUICK=0) forces the full recipe" in summary
+    monkeypatch.setenv("KDVIZ_QUICK", "0")
+    assert "QUICK = False (KDVIZ_QUICK is set): the full recipe" in runtime_summary()
+
+
+@pytest.mark.parametrize("value, expected", [(None, True), ("0", False), ("no", False), ("1", True)])
+def test_a_cpu_kernel_defaults_to_quick_mode_unless_told(monkeypatch, value, expected):
+    import torch
+
+    if value is None:
+        monkeypatch.delenv("KDVIZ_QUICK", raising=False)
+    else:
+        monkeypatch.setenv("KDVIZ_QUICK", value)
+    assert notebook_quick() is expected
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU kernel: the full recipe unless told
+    assert notebook_quick() is (expected if value is not None else False)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda path: path.stem)
+def test_every_notebook_asks_a_hosted_kernel_for_a_gpu(path):
+    metadata = json.loads(path.read_text())["metadata"]
+    assert {key: metadata.get(key) for key in HOSTED_GPU_METADATA} == HOSTED_GPU_METADATA
 
 
 def test_distill_run_runs_a_preset_at_the_quick_scale_and_reads_it_back(tiny_teacher, tmp_path, real_glue_env):
@@ -31,6 +54,16 @@ def test_distill_run_runs_a_preset_at_the_quick_scale_and_reads_it_back(tiny_tea
     again = distill_run("kd", "sst2", tiny_teacher, tmp_path / "run", quick=True, train_subset=32, eval_subset=16,
                         top_k=20, probe_size=2)  # a rerun cell: the finished run of the same config is read back
     assert (run.path / "metrics.json").stat().st_mtime_ns == modified and again.metrics == run.metrics
+
+
+def test_a_notebook_run_prints_one_line_per_epoch(tiny_teacher, tmp_path, real_glue_env, capsys):
+    distill_run("kd", "sst2", tiny_teacher, tmp_path / "run", quick=True, train_subset=32, eval_subset=16, top_k=20,
+                probe_size=0, agreement_size=0, epochs=2, logging_steps=1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line and "elapsed" in line]
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"sst2 ce\+kd: epoch 1/2: training loss [0-9.]+, dev accuracy [0-9.]+, \d+ s elapsed, "
+                        r"about \d+ s left", lines[0]), lines[0]
+    assert lines[1].startswith("sst2 ce+kd: epoch 2/2:") and lines[1].endswith("about 0 s left")
 
 
 def test_runs_on_google_drive_need_colab(tmp_path):
@@ -116,7 +149,7 @@ def test_the_parameters_cell_drives_every_helper(path, quick, tmp_path, monkeypa
     monkeypatch.setattr(kdviz.notebook, "ensure_offline_teacher", recorder("ensure_offline_teacher", None))
     monkeypatch.setattr(kdviz.study, "run_study", recorder("run_study", []))
     cells = code_cells(path)
-    namespace = {"quick_mode": kdviz.recipes.quick_mode}
+    namespace = {"notebook_quick": kdviz.notebook.notebook_quick}
     parameters = next(i for i, cell in enumerate(cells) if cell.startswith("# Parameters"))
     exec(cells[parameters], namespace)
     exec(f"QUICK = {quick}\nRUNS = {str(tmp_path / 'runs')!r}", namespace)  # papermill's injected cell
@@ -129,3 +162,37 @@ def test_the_parameters_cell_drives_every_helper(path, quick, tmp_path, monkeypa
     assert "teacher_for" in [name for name, _ in helpers], "the notebook fine-tunes no teacher"
     assert all(kwargs.get("quick") is quick for name, kwargs in helpers), helpers
     assert ("ensure_offline_teacher", {}) in calls if quick else not any(n == "ensure_offline_teacher" for n, _ in calls)
+
+
+def test_the_figure_stamp_follows_the_drawing_code(tmp_path, monkeypatch):
+    import shutil
+
+    import kdviz.viz.stamp as stamp
+
+    before = stamp.drawing_code_digest()
+    assert re.fullmatch(r"[a-p]{12}", before)  # letters only: nbval's number sanitiser leaves it whole
+    copy = tmp_path / "kdviz"
+    for name in stamp.DRAWING_CODE:
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "kdviz" / name, copy / name)
+    monkeypatch.setattr(stamp, "_PACKAGE", copy)
+    assert stamp.drawing_code_digest() == before
+    with open(copy / "viz" / "render.py", "a") as handle:
+        handle.write("\n# a changed drawing function\n")
+    assert stamp.drawing_code_digest() != before
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda path: path.stem)
+def test_committed_figures_were_drawn_by_the_committed_code(path):
+    """Each notebook prints the stamp of the drawing code after its figures; nbval compares that output on a run,
+    this compares the committed one without running anything."""
+    from kdviz.viz.stamp import STAMP_PREFIX, figure_stamp
+
+    cells = json.loads(path.read_text())["cells"]
+    printed = ["".join(output.get("text", "")) for cell in cells if cell["cell_type"] == "code"
+               and "figure_stamp()" in "".join(cell["source"]) for output in cell.get("outputs", [])]
+    assert printed, f"{path.name} prints no figure stamp"
+    assert all(text.startswith(STAMP_PREFIX) for text in printed)
+    assert printed == [figure_stamp() + "\n"] * len(printed), (
+        f"{path.name}'s figures were drawn by other drawing code than this checkout's: run the notebook again "
+        f"(README: remaking the notebooks' outputs)")

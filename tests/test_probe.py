@@ -30,3 +30,28 @@ def test_probe_holds_the_first_dev_examples_and_scores_them(glue_dir, offline_te
                                frozen_token_scores(model, probe.inputs, probe.labels, settings.for_student()).scores)
     length = len(probe.examples[1].tokens)
     assert teacher_view.scores.shape[:2] == (3, 1) and torch.all(teacher_view.scores[1, 0, length:] == 0)
+
+
+def test_a_teacher_is_scored_once_per_probe_set_and_weights(glue_dir, offline_teacher_dir):
+    """Runs of one process that share a teacher and a probe set (a study, a notebook) score the teacher once; other
+    weights or another probe set are scored anew, and batches of sorted lengths keep every example in its row."""
+    tokenizer = AutoTokenizer.from_pretrained(offline_teacher_dir)
+    dev = load_glue("sst2", glue_dir, splits=("validation",))["validation"]
+    settings = AttributionSettings()
+    teacher = tiny_bert(num_labels=2, seed=11).eval()
+    first, again = (Probe.from_split(dev, tokenizer, "sst2", 12, settings, saved=2) for _ in range(2))
+    first.batch_size = again.batch_size = 5  # several batches of different lengths
+    first.score_teacher(teacher)
+    again.score_teacher(teacher)
+    assert again.teacher is first.teacher and again.baseline_faithfulness == first.baseline_faithfulness
+    expected = frozen_token_scores(teacher, first.inputs, first.labels, settings)
+    torch.testing.assert_close(first.teacher.scores, expected.scores, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(first.teacher.logits, expected.logits, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        teacher.classifier.bias += 1.0
+    other = Probe.from_split(dev, tokenizer, "sst2", 12, settings, saved=2)
+    other.score_teacher(teacher)
+    assert other.teacher is not first.teacher
+    smaller = Probe.from_split(dev, tokenizer, "sst2", 6, settings, saved=2)
+    smaller.score_teacher(teacher)
+    assert smaller.teacher.scores.shape[0] == 6

@@ -50,6 +50,7 @@ def test_teacher_recipes_cover_every_student_recipe():
 def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("KDVIZ_QUICK", value)
     assert quick_mode() is expected
+    assert quick_mode(default=True) is (value != "0")  # only an explicit 0/false/no overrides a default of True
     assert (scale() is QUICK) is expected
     assert scale(quick=True).is_quick and not scale(quick=False).is_quick
 

@@ -1,14 +1,15 @@
 """Reports: metrics tables, loss figures, the papers' reference table, a finished run's reports."""
 
+import pytest
 import torch
 
 from helpers import is_png, tiny_bert
 from kdviz.config import DistillConfig
 from kdviz.objective import DistillationObjective
 from kdviz.recipes import preset
-from kdviz.report import (format_metrics_table, reference_table, write_loss_figure, write_loss_terms_figure,
-                          write_run_reports)
-from kdviz.runs import LayerWeights, RunFolder, TeacherFolder, TeacherInfo
+from kdviz.report import (agreement_figure, comparison_table, format_metrics_table, loss_terms_figure,
+                          reference_table, write_loss_figure, write_loss_terms_figure, write_run_reports)
+from kdviz.runs import LayerWeights, ProbeExample, ProbeScores, Run, RunFolder, TeacherFolder, TeacherInfo
 
 
 def test_metrics_table_puts_the_main_metric_first_in_percent():
@@ -47,3 +48,59 @@ def test_run_reports_hold_the_teacher_row_and_the_figures(tmp_path):
                                                     "| student (ce+kd+layer_projection) | 80.00 |"]
     assert is_png(run.loss_terms_figure.read_bytes()) and is_png(run.layer_attention_figure.read_bytes())
     assert run.load().metrics == {"best": {"accuracy": 0.8}}
+
+
+def test_loss_panels_start_at_zero_and_say_how_much_each_term_moved():
+    records = [{"step": 0, "loss_ce": 0.70, "loss_kd": 0.5}, {"step": 4, "loss_ce": 0.697, "loss_kd": 0.25}]
+    panels = loss_terms_figure(records, "terms").axes
+    assert [axes.get_title() for axes in panels] == ["ce: 0.7 → 0.697, -0.4%", "kd: 0.5 → 0.25, -50.0%"]
+    assert all(axes.get_ylim()[0] == 0 for axes in panels)  # a 0.4% change is not drawn as a collapse
+
+
+def test_agreement_figure_draws_step_0_the_floor_and_the_gap():
+    def curve(values):
+        return [{"step": step, "cosine": v, "spearman": v / 2, "top_k_overlap": v / 3}
+                for step, v in zip((0, 10, 20), values)]
+
+    curves = {"kd": curve([0.80, 0.85, 0.86]), "adkd": curve([0.80, 0.88, 0.90])}
+    flat = {"cosine": 0.83, "spearman": 0.0, "top_k_overlap": 0.2}
+    figure = agreement_figure(curves, references={"flat student": flat}, baseline="kd", note="one seed")
+    top, bottom = figure.axes[:3], figure.axes[3:]
+    assert len(bottom) == 3
+    gap = next(line for line in bottom[0].get_lines() if line.get_label() == "adkd - kd")
+    assert list(gap.get_ydata()) == [0.0, 0.88 - 0.85, 0.90 - 0.86]
+    assert any(list(line.get_ydata()) == [0.83, 0.83] for line in top[0].get_lines())  # the flat student's floor
+    labels = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert labels == ["kd (○: step 0)", "adkd (○: step 0)", "flat student"]
+    assert any(text.get_text() == "one seed" for text in figure.texts)
+
+
+def _fake_run(label, kept_scores, cosine):
+    config = DistillConfig.from_dict({**preset(f"{label}/sst2"), "teacher": "t"})
+    tokens = ["[CLS]", "a", "b", "[SEP]"]
+    teacher = ProbeScores(torch.tensor([[[0.1, 0.7, 0.7, 0.1]]]), torch.zeros(1, 2), torch.tensor([[0.0, 1.0, -1.0, 0.0]]))
+    student = ProbeScores(torch.tensor([[kept_scores]]), torch.zeros(1, 2), torch.tensor([[0.0, 0.5, 0.5, 0.0]]))
+    metrics = {"best": {"accuracy": 0.8}, "agreement": {"step_0": {"cosine": 0.5, "spearman": 0.1},
+                                                        "student": {"cosine": cosine, "spearman": 0.3},
+                                                        "uniform": {"cosine": 0.6, "spearman": 0.0}},
+               "faithfulness": {"student": {"aopc_comprehensiveness": 0.2, "aopc_sufficiency": 0.1},
+                                "student_random_rationale": {"aopc_comprehensiveness": 0.05, "aopc_sufficiency": 0.3}}}
+    return Run(folder=None, config=config, teacher=None, metrics=metrics, probe=[ProbeExample(0, ["a b"], 1, tokens)],
+               probe_teacher=teacher, probe_student={0: student, 8: student})
+
+
+def test_comparison_table_and_rationale_rows_of_runs_of_one_teacher():
+    from kdviz.viz.sources import probe_rationales
+
+    runs = {"kd": _fake_run("kd", [0.5, 0.5, 0.5, 0.5], 0.7), "adkd": _fake_run("adkd", [0.1, 0.6, 0.7, 0.1], 0.9)}
+    lines = comparison_table(runs).splitlines()
+    assert lines[2] == "| kd | 80.00 | 0.5000 | 0.7000 | 0.6000 | 0.1000 | 0.3000 | 0.2000 | 0.0500 | 0.1000 | 0.3000 |"
+    assert lines[3].startswith("| adkd | 80.00 | 0.5000 | 0.9000 |")
+    tokens, rows = probe_rationales(runs, 0)
+    assert tokens == ["[CLS]", "a", "b", "[SEP]"] and list(rows) == ["teacher", "kd", "adkd"]
+    assert rows["adkd"].tolist() == torch.tensor([0.1, 0.6, 0.7, 0.1]).tolist()
+    _, signed = probe_rationales(runs, 0, signed=True)
+    assert signed["teacher"].tolist() == [0.0, 1.0, -1.0, 0.0]
+    runs["adkd"].probe_teacher = ProbeScores(torch.ones(1, 1, 4), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="another probe set or teacher"):
+        probe_rationales(runs, 0)

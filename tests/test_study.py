@@ -26,7 +26,9 @@ def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, 
               **options)
     assert [row["method"] for row in read_rows(tmp_path / "study.csv")] == ["ft"]
     assert not RunFolder(tmp_path / "runs" / "sst2" / "ft-2l-seed42").student_dir.exists()  # models dropped
-    assert capsys.readouterr().out.startswith("run 1 of 1: sst2 ft 2-layer seed 42: accuracy ")  # and nothing else
+    printed = capsys.readouterr().out.splitlines()  # one line per epoch, then one for the run, nothing else
+    assert printed[0].startswith("sst2 ce: epoch 1/1: ") and len(printed) == 2
+    assert printed[1].startswith("run 1 of 1: sst2 ft 2-layer seed 42: accuracy ")
 
     finished = []
     real_distill = kdviz.study.distill_or_resume
@@ -37,8 +39,30 @@ def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, 
     assert [(r["method"], r["metric"], int(r["train_examples"])) for r in rows] == [("ft", "accuracy", 48),
                                                                                     ("kd", "accuracy", 48)]
     assert all(0 <= float(r["score"]) <= 100 for r in rows)
+    metrics = RunFolder(tmp_path / "runs" / "sst2" / "kd-2l-seed42").read_metrics()
+    assert float(rows[1]["cosine_step_0"]) == round(metrics["agreement"]["step_0"]["cosine"], 4)
+    assert float(rows[1]["cosine_flat"]) == round(metrics["agreement"]["uniform"]["cosine"], 4)
+    random = metrics["faithfulness"]["student_random_rationale"]["aopc_comprehensiveness"]
+    assert float(rows[1]["aopc_comprehensiveness_random"]) == round(random, 4)
     with pytest.raises(ValueError, match="No teacher for task"):
         run_study(grid(["rte"], ["kd"], [2], [1]), {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path)
+
+
+def test_a_csv_started_by_an_older_kdviz_keeps_its_columns(tmp_path):
+    from kdviz.study import append_row
+
+    old = ("task", "method", "student_layers", "seed", "score")
+    append_row(tmp_path / "old.csv", {"task": "rte", "method": "kd", "student_layers": 2, "seed": 1, "score": 60},
+               fields=old)
+    append_row(tmp_path / "old.csv", {"task": "rte", "method": "adkd", "student_layers": 2, "seed": 1, "score": 61,
+                                      "cosine": 0.9})
+    rows = read_rows(tmp_path / "old.csv")
+    assert [tuple(row) for row in rows] == [old, old] and rows[1]["score"] == "61"
+    assert summarise(rows, "cosine") == []  # a column the file does not have: no cells
+    rows = [{"task": "rte", "method": m, "student_layers": "2", "seed": "1", "score": "60", "wall_s": "1",
+             "cosine": c} for m, c in (("kd", "0.80"), ("adkd", "0.85"), ("ft", ""))]
+    difference, = paired_differences(rows, "kd", "cosine")  # ft recorded no cosine: left out
+    assert difference["method"] == "adkd" and math.isclose(difference["cosine"], 0.05)
 
 
 def test_progress_line_counts_runs_and_estimates_the_time_left():

@@ -14,13 +14,16 @@ _CELL = "padding: 2px 6px; text-align: right; border-radius: 3px;"
 
 
 def agreement_table_html(curves: Mapping[str, Sequence[dict]], measure: str = "cosine", *,
-                         title: str | None = None) -> str:
-    """One row per run, one column per logged step, the run's agreement with its teacher in each cell.
+                         title: str | None = None, floors: Mapping[str, dict | None] | None = None) -> str:
+    """One row per run, one column per logged step (step 0: the untrained student), the run's agreement
+    with its teacher in each cell, and a last column with a flat student's agreement (the floor).
 
     Args:
         curves: run label -> its agreement records (``Run.agreement``).
         measure: ``cosine``, ``spearman`` or ``top_k_overlap``.
         title: caption.
+        floors: run label -> a flat student's agreement (``Run.agreement_uniform``; None where the run
+            did not record it); no column when not given.
 
     Returns:
         A self-contained HTML fragment (inline CSS, no script). Colours run from the lowest value
@@ -37,6 +40,8 @@ def agreement_table_html(curves: Mapping[str, Sequence[dict]], measure: str = "c
         parts.append(f'<div style="font-weight: 600; margin-bottom: 4px;">{html.escape(title)}</div>')
     parts.append('<table style="border-collapse: separate; border-spacing: 2px;"><tr><th>run \\ step</th>')
     parts.extend(f'<th style="{_CELL}">{step}</th>' for step in steps)
+    if floors is not None:
+        parts.append(f'<th style="{_CELL}" title="a student that scores every token alike">flat student</th>')
     parts.append("</tr>")
     for label, records in curves.items():
         by_step = {record["step"]: record[measure] for record in records}
@@ -47,6 +52,9 @@ def agreement_table_html(curves: Mapping[str, Sequence[dict]], measure: str = "c
                 parts.append(f'<td title="{by_step[step]:.4f}" style="{_CELL} {style}">{by_step[step]:.3f}</td>')
             else:
                 parts.append(f'<td style="{_CELL}"></td>')
+        if floors is not None:
+            floor = (floors.get(label) or {}).get(measure)
+            parts.append(f'<td style="{_CELL} font-style: italic;">{"" if floor is None else f"{floor:.3f}"}</td>')
         parts.append("</tr>")
     parts.append("</table>")
     parts.append(legend_html(MEASURE_NAMES[measure], high - low, signed=False, offset=low))

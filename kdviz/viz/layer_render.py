@@ -246,3 +246,36 @@ def layer_attention_small_multiples(history: Sequence[tuple[int, np.ndarray]], s
     if title:
         figure.suptitle(title)
     return figure
+
+
+def layer_masks_figure(masks: dict[str, np.ndarray], student_layers: Sequence[int], teacher_layers: Sequence[int], *,
+                       title: str | None = None) -> Figure:
+    """The ALP variants' masks side by side, on one colour scale: each student layer's weight spread
+    evenly over the teacher layers it may attend to (what training starts to reshape), values
+    written in, each row's allowed bucket boxed in red.
+
+    Args:
+        masks: variant name -> its (M, N) mask (``kdviz.projection.layer_mask``).
+        student_layers, teacher_layers: ``hidden_states`` indices of rows and columns.
+        title: figure title.
+
+    Returns:
+        A ``Figure`` with one panel per variant and one colour bar.
+    """
+    uniform = {name: np.asarray(mask, dtype=float) / np.asarray(mask, dtype=float).sum(1, keepdims=True)
+               for name, mask in masks.items()}
+    scale = fitted_scale(list(uniform.values()))
+    figure = Figure(figsize=(0.9 + (0.6 + 0.45 * len(teacher_layers)) * len(masks), 1.5 + 0.45 * len(student_layers)),
+                    dpi=100, layout="constrained")
+    panels = figure.subplots(1, len(masks), squeeze=False)[0]
+    image = None
+    for index, (axes, (name, alpha)) in enumerate(zip(panels, uniform.items())):
+        image = _draw_layer_attention(axes, alpha, student_layers, teacher_layers, masks[name], scale, annotate=True)
+        axes.set_title(name, fontsize=9)
+        if index:
+            axes.set_ylabel("")
+    if image is not None:
+        figure.colorbar(image, ax=panels, shrink=0.8, label="weight")
+    if title:
+        figure.suptitle(title)
+    return figure

@@ -42,7 +42,7 @@ def merge_wordpieces(tokens: Sequence[str], scores: np.ndarray) -> tuple[list[st
     return words, merged
 
 
-BLOCK_SIZE, FIGURE_BLOCK_SIZE = 16, 32
+BLOCK_SIZE, FIGURE_BLOCK_SIZE = 16, 20
 """Tokens per line of an HTML heatmap (a notebook's width) and of a figure: longer examples wrap."""
 DIFFERENCE_ENDS = ("student higher", "teacher higher")
 

@@ -59,6 +59,7 @@ class AttributionSource(Protocol):
         view_names: the attribution views to choose from (one: fixed), in index order.
         captum: whether captum's methods can be compared.
         signed: whether signed token scores can be shown.
+        signed_meaning: what a signed score's sign says (which class it is taken towards).
         training_steps: the logged training steps to replay, or None for live models.
     """
 
@@ -68,6 +69,7 @@ class AttributionSource(Protocol):
     view_names: list[str]
     captum: bool
     signed: bool
+    signed_meaning: str
     training_steps: list[int] | None
 
     def probabilities(self, training_step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +82,9 @@ class AttributionSource(Protocol):
     def scores(self, index: int, who: str, view: int, steps: int, method: str = "kdviz",
                training_step: int | None = None, signed: bool = False) -> np.ndarray:
         """Normalised token scores (L,) of example ``index`` for ``who`` (``"teacher"``/``"student"``):
-        AD-KD's magnitudes, or with ``signed`` the attribution summed over hidden dimensions."""
+        AD-KD's magnitudes, or with ``signed`` which way each token pushes (the attribution summed over
+        hidden dimensions, :func:`~kdviz.attribution.signed_token_scores`; a run records it towards the
+        predicted class)."""
 
 
 class LiveAttributionSource:
@@ -97,6 +101,7 @@ class LiveAttributionSource:
 
     steps_choices = (1, 8, 32)
     captum = signed = True
+    signed_meaning = "positive: towards the view's class, negative: against it"
     training_steps = None
 
     def __init__(self, teacher, student, tokenizer, dataset, task, max_length: int = 128, top_k: int | None = None):
@@ -192,7 +197,8 @@ class RunAttributionSource:
         ValueError: the run recorded no probe attributions (``probe_size`` 0).
     """
 
-    captum = signed = False  # a run records AD-KD's scores only
+    captum = False  # a run records kdviz's scores only
+    signed_meaning = "positive: towards the predicted class, negative: against it"
 
     def __init__(self, run: Run | str):
         self.run = load_run(run) if not isinstance(run, Run) else run
@@ -201,6 +207,7 @@ class RunAttributionSource:
         self.training_steps = sorted(self.run.probe_student)
         self.label_names = list(self.run.teacher.label_names) if self.run.teacher else []
         self.examples = [Example(p.text, p.label, p.tokens) for p in self.run.probe]
+        self.signed = self.run.probe_teacher is not None and self.run.probe_teacher.signed is not None
         self.steps_choices = (self.run.config.ig_steps,)
         views = self.run.config.attribution_settings(max(len(self.label_names), 1)).views
         self.view_names = self.label_names if views == "classes" else \
@@ -217,7 +224,41 @@ class RunAttributionSource:
         recorded = self.run.probe_teacher if who == "teacher" else \
             self.run.probe_student[training_step or self.training_steps[-1]]
         length = len(self.examples[index].tokens)
+        if signed:
+            if recorded.signed is None:
+                raise ValueError(f"{self.run.path} recorded no signed scores (a run of kdviz 0.1, or a regression).")
+            return recorded.signed[index, :length].cpu().numpy()
         return recorded.scores[index, view, :length].cpu().numpy()
+
+
+def probe_rationales(runs: dict[str, Run], index: int, *, signed: bool = False) -> tuple[list[str], dict]:
+    """One probe example's rationales in several runs of the same teacher: the teacher's, then each
+    run's student at its last logged step, for a heatmap (:func:`kdviz.viz.render.token_heatmap_html`).
+
+    Args:
+        runs: label -> a loaded run; every run recorded the same probe set with the same teacher.
+        index: the probe example.
+        signed: the signed scores towards the predicted class instead of the magnitudes (view 0).
+
+    Returns:
+        ``(tokens, rows)``: the example's tokens and ``{"teacher": (L,), label: (L,) ...}``.
+
+    Raises:
+        ValueError: the runs' probe sets or teachers' scores differ.
+    """
+    first = next(iter(runs.values()))
+    tokens = first.probe[index].tokens
+
+    def row(scores):
+        values = scores.signed[index] if signed else scores.scores[index, 0]
+        return values[:len(tokens)].numpy()
+
+    rows = {"teacher": row(first.probe_teacher)}
+    for label, run in runs.items():
+        if run.probe[index].tokens != tokens or not np.allclose(row(run.probe_teacher), rows["teacher"], atol=1e-5):
+            raise ValueError(f"Run {label!r} recorded another probe set or teacher than {next(iter(runs))!r}.")
+        rows[label] = row(run.probe_student[max(run.probe_student)])
+    return tokens, rows
 
 
 @dataclass

@@ -123,7 +123,8 @@ class AttributionView:
             "captum": widgets.Dropdown(options=CAPTUM_CHOICES if source.captum else ("none",), description="captum",
                                        disabled=not source.captum),
             "merge_words": widgets.Checkbox(value=False, description="merge word pieces"),
-            "signed": widgets.Checkbox(value=False, description="signed scores", disabled=not source.signed),
+            "signed": widgets.Checkbox(value=source.signed and source.training_steps is not None,
+                                       description="signed scores too", disabled=not source.signed),
             "export_png": widgets.Button(description="export PNG"),
             "export_html": widgets.Button(description="export HTML"),
         }
@@ -201,11 +202,12 @@ class AttributionView:
         teacher, student = self.scores(index, "teacher"), self.scores(index, "student")
         return 1.0 - token_agreement(teacher, student)["cosine"]
 
-    def scores(self, index: int, who: str, method: str = "kdviz") -> np.ndarray:
-        """Token scores (L,) of an example under the current view, IG steps and training step."""
+    def scores(self, index: int, who: str, method: str = "kdviz", *, signed: bool = False) -> np.ndarray:
+        """Token scores (L,) of an example under the current view, IG steps and training step: the
+        magnitudes AD-KD transfers, or with ``signed`` which way each token pushes the class."""
         step = self.controls["training_step"].value if "training_step" in self.controls else None
         return self.source.scores(index, who, self.controls["view"].value, self.controls["steps"].value, method,
-                                  training_step=step, signed=self.controls["signed"].value)
+                                  training_step=step, signed=signed)
 
     def step(self, offset: int) -> None:
         """Move the example slider by ``offset`` (the previous/next buttons)."""
@@ -232,15 +234,17 @@ class AttributionView:
                   f"<p>agreement: cosine {agreement['cosine']:.3f} · Spearman {agreement['spearman']:.3f} · "
                   f"top-3 overlap {agreement['top_k_overlap']:.2f}</p>")
         header += self._faithfulness_html(teacher, student)
-        heatmap = attribution_comparison_html(example.tokens, teacher, student,
-                                              merge_words=self.controls["merge_words"].value,
-                                              signed=self.controls["signed"].value)
+        merge = self.controls["merge_words"].value
+        heatmap = attribution_comparison_html(example.tokens, teacher, student, merge_words=merge,
+                                              title="magnitudes (what AD-KD transfers)")
+        if self.controls["signed"].value:
+            heatmap += attribution_comparison_html(
+                example.tokens, self.scores(i, "teacher", signed=True), self.scores(i, "student", signed=True),
+                merge_words=merge, signed=True, title=f"signed ({self.source.signed_meaning})")
         return f'<div class="kdviz-attribution-view">{header}{heatmap}{self._captum_html()}</div>'
 
     def _faithfulness_html(self, teacher: np.ndarray, student: np.ndarray) -> str:
         """ERASER's measures for the current example, when the source can compute them."""
-        if self.controls["signed"].value:  # a rationale ranks magnitudes
-            return ""
         rows = {"teacher": self.source.faithfulness(self.index, "teacher", teacher)}
         if rows["teacher"] is None:
             return ""
@@ -257,17 +261,19 @@ class AttributionView:
         if method == "none":
             return ""
         example, i = self.examples[self.index], self.index
-        teacher, student = self.scores(i, "teacher", method), self.scores(i, "student", method)
-        return attribution_comparison_html(example.tokens, teacher, student, title=f"captum {method}",
-                                           merge_words=self.controls["merge_words"].value,
-                                           signed=self.controls["signed"].value)
+        signed = self.controls["signed"].value
+        teacher = self.scores(i, "teacher", method, signed=signed)
+        student = self.scores(i, "student", method, signed=signed)
+        return attribution_comparison_html(example.tokens, teacher, student,
+                                           title=f"captum {method}{', signed' if signed else ''}",
+                                           merge_words=self.controls["merge_words"].value, signed=signed)
 
     def figure(self):
         """The current example's heatmaps as a matplotlib figure."""
-        example = self.examples[self.index]
-        return attribution_figure(example.tokens, self.scores(self.index, "teacher"),
-                                  self.scores(self.index, "student"), title=" ║ ".join(example.text)[:100],
-                                  merge_words=self.controls["merge_words"].value, signed=self.controls["signed"].value)
+        example, signed = self.examples[self.index], self.controls["signed"].value
+        return attribution_figure(example.tokens, self.scores(self.index, "teacher", signed=signed),
+                                  self.scores(self.index, "student", signed=signed), title=" ║ ".join(example.text)[:100],
+                                  merge_words=self.controls["merge_words"].value, signed=signed)
 
     def refresh(self) -> None:
         """Re-render the current state into ``self.html``."""
@@ -445,6 +451,7 @@ class AgreementView:
         if missing:
             raise ValueError(f"No agreement recorded by {missing}: those runs had agreement_size and probe_size 0.")
         self.curves = {label: run.agreement for label, run in loaded.items()}
+        self.floors = {label: run.agreement_uniform for label, run in loaded.items()}
         self.controls = {
             "measure": widgets.ToggleButtons(options=[(name, key) for key, name in MEASURE_NAMES.items()],
                                              description="measure", style={"button_width": "auto"}),
@@ -462,14 +469,20 @@ class AgreementView:
     def render_html(self) -> str:
         """The table of the chosen measure, one row per run (no script)."""
         measure = self.controls["measure"].value
-        return agreement_table_html(self.curves, measure,
+        return agreement_table_html(self.curves, measure, floors=self.floors,
                                     title=f"teacher-student {MEASURE_NAMES[measure]} of the token scores by step")
 
     def figure(self):
-        """Every measure's curves, one line per run (:func:`kdviz.report.agreement_figure`)."""
+        """Every measure's curves, one line per run, with step 0 marked and the flat students' agreement
+        as dashed references (one line when the runs share it: the same teacher and probe set)."""
         from kdviz.report import agreement_figure
 
-        return agreement_figure(self.curves, title="student vs teacher token scores over training")
+        floors = {label: floor for label, floor in self.floors.items() if floor}
+        distinct = {tuple(sorted(floor.items())) for floor in floors.values()}
+        references = {"flat student": next(iter(floors.values()))} if len(distinct) == 1 else \
+            {f"flat student ({label})": floor for label, floor in floors.items()}
+        return agreement_figure(self.curves, title="student vs teacher token scores over training",
+                                references=references)
 
     def refresh(self) -> None:
         """Re-render the current state into ``self.html``."""

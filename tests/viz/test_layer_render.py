@@ -50,3 +50,15 @@ def test_the_history_table_draws_one_line_per_allowed_cell():
     html = layer_attention_history_html(history, [1, 2], [1, 2, 3, 4], mask=mask)
     assert html.count("<polyline") == mask.sum() and html.count("–") == (~mask).sum()
     assert "steps 10 to 20 (2 logged)" in html and "0.40→0.60" in html
+
+
+def test_the_variants_masks_share_one_figure_and_one_colour_scale():
+    from kdviz.projection import layer_mask
+    from kdviz.viz.layer_render import layer_masks_figure
+
+    masks = {variant: layer_mask(variant, 2, 6).numpy() for variant in ("alp", "alp-no", "skip")}
+    figure = layer_masks_figure(masks, [1, 2], range(1, 7), title="masks")
+    images = [axes.get_images()[0] for axes in figure.axes if axes.get_images()]
+    assert len(images) == 3 and len({image.get_clim() for image in images}) == 1  # one scale for every panel
+    assert images[0].get_clim() == (0, 1.0)  # a skip row puts all its weight on one teacher layer
+    assert [axes.get_title() for axes in figure.axes[:3]] == ["alp", "alp-no", "skip"]

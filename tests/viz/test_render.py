@@ -79,7 +79,9 @@ def test_long_pairs_wrap_into_blocks_and_signed_scores_are_two_sided():
     assert "signed score: -1" in html
     figure = attribution_figure(tokens, np.abs(scores), np.abs(scores[::-1]))
     rows = [[label.get_text() for label in axes.get_yticklabels()] for axes in figure.axes]
-    assert rows.count(["teacher", "student"]) == rows.count(["teacher - student"]) == 2  # 63 tokens: 2 blocks
+    assert rows.count(["teacher", "student"]) == rows.count(["teacher - student"]) == 4  # 63 tokens: 4 blocks of 20
+    widths = [len(axes.get_xticklabels()) for axes in figure.axes if axes.get_xticklabels()]
+    assert max(widths) == 20  # a PNG row holds at most 20 tokens, readable at a notebook's width
 
 
 def test_figures_render():

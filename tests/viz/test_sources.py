@@ -46,14 +46,18 @@ def test_a_run_source_replays_the_probe_set(tiny_teacher, tmp_path, real_glue_en
     distill(tiny_run_config(tiny_teacher, tmp_path / "run", epochs=1, logging_steps=1, probe_size=3))
     run = load_run(tmp_path / "run")
     source = RunAttributionSource(run)
-    assert source.training_steps == [1, 2, 3, 4] and source.view_names == ["gold label"] and not source.captum
+    assert source.training_steps == [0, 1, 2, 3, 4] and source.view_names == ["gold label"] and not source.captum
     length = len(run.probe[2].tokens)
     np.testing.assert_array_equal(source.scores(2, "student", 0, 1, training_step=2),
                                   run.probe_student[2].scores[2, 0, :length].numpy())
+    assert source.signed
+    signed = source.scores(2, "teacher", 0, 1, signed=True)
+    np.testing.assert_array_equal(signed, run.probe_teacher.signed[2, :length].numpy())
+    assert (signed > 0).any() and (signed < 0).any() and np.linalg.norm(signed) == pytest.approx(1.0, abs=1e-5)
     _, student_probs = source.probabilities(training_step=1)
     np.testing.assert_allclose(student_probs, torch.softmax(run.probe_student[1].logits, -1).numpy())
     data = layer_attention_from_run(run)
-    assert [step for step, _ in data.history] == [1, 2, 3, 4] and data.mask.shape == (2, 4)
+    assert [step for step, _ in data.history] == [0, 1, 2, 3, 4] and data.mask.shape == (2, 4)  # 0: before training
 
 
 def test_a_run_without_probe_or_alp_is_refused_with_the_reason(tiny_teacher, tmp_path, real_glue_env):

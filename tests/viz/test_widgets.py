@@ -85,7 +85,7 @@ def test_signed_scores_sum_the_attribution_over_hidden_dimensions(live_view):
     example = source.examples[index]
     expected = attribute(source.models["student"], example.inputs, None, AttributionSettings(views=1, steps=8))
     signed = source.scores(index, "student", 1, 8, signed=True)
-    summed = expected.attributions[0, 0].sum(-1)
+    summed = -expected.attributions[0, 0].sum(-1)  # the target is -log p(class): lowering it is pushing towards it
     np.testing.assert_allclose(signed, (summed / summed.norm()).numpy(), rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(signed_token_scores(expected.attributions, expected.attention_mask)[0, 0],
                                torch.from_numpy(signed))
@@ -121,7 +121,11 @@ def test_views_from_a_run_folder_replay_training(tiny_teacher, tmp_path, real_gl
     distill(tiny_run_config(tiny_teacher, tmp_path / "run", train_subset=48, eval_subset=16, epochs=1,
                             logging_steps=1, probe_size=3, alp_variant="alp-no"))
     view = AttributionView.from_run(tmp_path / "run")
-    assert view.controls["training_step"].options == (1, 2, 3)
+    assert view.controls["training_step"].options == (0, 1, 2, 3)  # 0: the untrained student
+    # magnitudes and, beside them, the recorded signed scores towards the predicted class
+    assert view.controls["signed"].value and not view.controls["signed"].disabled
+    assert "magnitudes (what AD-KD transfers)" in view.html.value
+    assert "signed (positive: towards the predicted class" in view.html.value
     assert view.controls["view"].options == (("gold label", 0),) and view.controls["view"].disabled  # as recorded
     view.controls["training_step"].value = 1
     early = view.scores(0, "student")

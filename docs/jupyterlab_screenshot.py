@@ -2,8 +2,8 @@
 
     python docs/jupyterlab_screenshot.py RUN_DIR [--out docs/jupyterlab_views.png]
 
-Copies ``notebooks/04_inspect_rationales.ipynb`` next to RUN_DIR (as its ``runs/quickstart``),
-runs every cell from the browser with the browser test's harness (``tests/browser/``) and saves
+Copies ``notebooks/04_inspect_rationales.ipynb`` next to RUN_DIR (as ``runs/quickstart``, passed as
+the notebook's ``RUN`` through ``KDVIZ_RUN``), runs every cell from the browser with the browser test's harness (``tests/browser/``) and saves
 the screenshot. Needs Node.js with playwright-core (``make install``) and Debian's chromium.
 """
 
@@ -32,7 +32,8 @@ def main() -> None:
         (folder / "runs").mkdir()
         (folder / "runs" / "quickstart").symlink_to(Path(args.run).resolve())
         shutil.copy(NOTEBOOK, folder / NOTEBOOK.name)
-        print(run_notebook_in_browser(folder, NOTEBOOK.name, Path(args.out).resolve()))
+        print(run_notebook_in_browser(folder, NOTEBOOK.name, Path(args.out).resolve(),
+                                      {"KDVIZ_RUN": "runs/quickstart", "TQDM_DISABLE": "1"}))
 
 
 if __name__ == "__main__":

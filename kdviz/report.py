@@ -256,10 +256,8 @@ def agreement_figure(curves: dict[str, list[dict]], title: str | None = None,
         labels = [f"{label} (○: step 0)" if any(r["step"] == 0 for r in curves.get(label, ())) else label
                   for label in labels]
         figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False)
-    if title:
-        figure.suptitle(title)
-    if note:
-        figure.text(0.01, 0.0, note, fontsize=8, style="italic", va="bottom")
+    if title or note:  # the note under the title: below the panels the legend takes the room
+        figure.suptitle("\n".join(filter(None, (title, note))), fontsize=10)
     return figure
 
 

@@ -249,7 +249,7 @@ def layer_attention_small_multiples(history: Sequence[tuple[int, np.ndarray]], s
 
 
 def layer_masks_figure(masks: dict[str, np.ndarray], student_layers: Sequence[int], teacher_layers: Sequence[int], *,
-                       title: str | None = None) -> Figure:
+                       columns: int = 3, title: str | None = None) -> Figure:
     """The ALP variants' masks side by side, on one colour scale: each student layer's weight spread
     evenly over the teacher layers it may attend to (what training starts to reshape), values
     written in, each row's allowed bucket boxed in red.
@@ -257,6 +257,7 @@ def layer_masks_figure(masks: dict[str, np.ndarray], student_layers: Sequence[in
     Args:
         masks: variant name -> its (M, N) mask (``kdviz.projection.layer_mask``).
         student_layers, teacher_layers: ``hidden_states`` indices of rows and columns.
+        columns: panels per row (the figure stays readable at a notebook's width).
         title: figure title.
 
     Returns:
@@ -265,17 +266,23 @@ def layer_masks_figure(masks: dict[str, np.ndarray], student_layers: Sequence[in
     uniform = {name: np.asarray(mask, dtype=float) / np.asarray(mask, dtype=float).sum(1, keepdims=True)
                for name, mask in masks.items()}
     scale = fitted_scale(list(uniform.values()))
-    figure = Figure(figsize=(0.9 + (0.6 + 0.45 * len(teacher_layers)) * len(masks), 1.5 + 0.45 * len(student_layers)),
-                    dpi=100, layout="constrained")
-    panels = figure.subplots(1, len(masks), squeeze=False)[0]
+    columns = min(columns, len(masks))
+    rows = -(-len(masks) // columns)
+    figure = Figure(figsize=(1.2 + (0.6 + 0.45 * len(teacher_layers)) * columns,
+                             0.6 + (0.9 + 0.4 * len(student_layers)) * rows), dpi=100, layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
     image = None
-    for index, (axes, (name, alpha)) in enumerate(zip(panels, uniform.items())):
+    for index, axes in enumerate(grid.flat):
+        if index >= len(uniform):
+            axes.set_visible(False)
+            continue
+        name, alpha = list(uniform.items())[index]
         image = _draw_layer_attention(axes, alpha, student_layers, teacher_layers, masks[name], scale, annotate=True)
         axes.set_title(name, fontsize=9)
-        if index:
+        if index % columns:
             axes.set_ylabel("")
     if image is not None:
-        figure.colorbar(image, ax=panels, shrink=0.8, label="weight")
+        figure.colorbar(image, ax=grid, shrink=0.8, label="weight")
     if title:
         figure.suptitle(title)
     return figure

@@ -23,7 +23,7 @@ from helpers import REPO
 
 NOTEBOOK = REPO / "notebooks" / "04_inspect_rationales.ipynb"
 ARTIFACTS = REPO / "tests" / "artifacts"
-ENV = {"KDVIZ_QUICK": "1", "TQDM_DISABLE": "1"}
+ENV = {"KDVIZ_QUICK": "1", "TQDM_DISABLE": "1", "KDVIZ_RUN": "runs/quickstart"}  # the notebook's RUN, made below
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def browser_tools():
 
 @pytest.fixture(scope="module")
 def notebook_folder(browser_tools, sst2_teacher, tmp_path_factory, glue_dir):
-    """A folder with the notebook and its default RUN, made small so that each browser run takes seconds."""
+    """A folder with the notebook and a small finished run (``KDVIZ_RUN``: each browser run takes seconds)."""
     from kdviz.notebook import distill_run
 
     folder = tmp_path_factory.mktemp("browser")

@@ -62,3 +62,5 @@ def test_the_variants_masks_share_one_figure_and_one_colour_scale():
     assert len(images) == 3 and len({image.get_clim() for image in images}) == 1  # one scale for every panel
     assert images[0].get_clim() == (0, 1.0)  # a skip row puts all its weight on one teacher layer
     assert [axes.get_title() for axes in figure.axes[:3]] == ["alp", "alp-no", "skip"]
+    wide = layer_masks_figure({**masks, "last": masks["skip"]}, [1, 2], range(1, 7), columns=2)
+    assert sum(axes.get_visible() and bool(axes.get_images()) for axes in wide.axes) == 4  # two rows of two

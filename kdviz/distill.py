@@ -205,8 +205,8 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
     result = run_summary(trainer, task, method_terms=config.method_terms)
     if probe is not None:
         kept = probe.scores(model.student)
-        result["agreement"] = {"uniform": probe.uniform_agreement(), "step_0": next((r for r in run.agreement() if r["step"] == 0), None),
-                               "student": probe.agreement(kept)}
+        step_0 = next((record for record in run.agreement() if record["step"] == 0), None)
+        result["agreement"] = {"uniform": probe.uniform_agreement(), "step_0": step_0, "student": probe.agreement(kept)}
         result["faithfulness"] = probe.faithfulness_summary(model.student, kept)
     if main_process:
         write_run_reports(run, config, result, model.objective)

@@ -83,7 +83,8 @@ class EpochLineCallback(TrainerCallback):
     """
 
     def __init__(self, label: str = ""):
-        self.label, self.start, self.loss, self.training = label, 0.0, None, False
+        self.label, self.loss, self.training = label, None, False
+        self.start, self.done_at_start = 0.0, 0  # the clock and the step count when training (re)started
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start, self.training, self.done_at_start = time.monotonic(), True, state.global_step

@@ -12,8 +12,8 @@ probability).
 
 One cut (the top 20%) depends on where it falls; ERASER's AOPC ("area over the perturbation
 curve") averages each measure over rationales of 1, 5, 10, 20 and 50% of the tokens
-(:data:`AOPC_BINS`). Neither number means much alone: a random rationale of the same sizes
-(:func:`random_scores`) is the baseline a rationale has to beat.
+(:data:`AOPC_BINS`). Neither number means much alone: a random rationale of the same sizes (a
+seeded uniform draw of token scores) is the baseline a rationale has to beat.
 
 How to read a sign: a *negative* comprehensiveness means the model became *more* sure of its
 prediction without the rationale (the tokens pointed at were, on balance, pushing against it:
@@ -84,19 +84,6 @@ def keep_tokens(inputs: Mapping[str, torch.Tensor], keep: torch.Tensor, pad_toke
         rows = [values[kept] for values, kept in zip(inputs[name], keep)]
         result[name] = torch.stack([torch.cat([r, r.new_full((length - len(r),), fill)]) for r in rows])
     return result
-
-
-def random_scores(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Token scores that rank tokens at random: the random-rationale baseline's ranking.
-
-    Args:
-        shape: (B, L).
-        generator: the draw's random generator (seeded by the caller, so a baseline is reproducible).
-
-    Returns:
-        (B, L) independent uniform scores.
-    """
-    return torch.rand(shape, generator=generator)
 
 
 @torch.no_grad()

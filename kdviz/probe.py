@@ -20,7 +20,7 @@ from kdviz.agreement import TOP_K, WITH_SPECIAL, mean_agreement, uniform_scores
 from kdviz.attribution import AttributionSettings
 from kdviz.cache_key import describe_teacher, hash_model
 from kdviz.data import tokenize_glue
-from kdviz.faithfulness import AOPC_BINS, FRACTION, RANDOM_DRAWS, eraser_curve, random_scores
+from kdviz.faithfulness import AOPC_BINS, FRACTION, RANDOM_DRAWS, eraser_curve
 from kdviz.frozen_attribution import frozen_token_scores, predicted_class_signed_scores
 from kdviz.runs import ProbeExample, ProbeScores
 from kdviz.tasks import GlueTask, get_task
@@ -240,7 +240,7 @@ class Probe:
             ``fraction``, ``bins`` and ``examples``.
         """
         shape = tuple(self.special.shape)
-        runs = [self._measures(model, random_scores(shape, torch.Generator().manual_seed(seed + i)), fraction)
+        runs = [self._measures(model, torch.rand(shape, generator=torch.Generator().manual_seed(seed + i)), fraction)
                 for i in range(draws)]
         result = {}
         for name in runs[0]:

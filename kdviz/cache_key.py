@@ -87,11 +87,11 @@ def cache_key(teacher: torch.nn.Module, dataset, description: dict) -> str:
                     "data": hash_dataset(dataset), "description": description, "format": FORMAT})
 
 
-def _attribution_code() -> str:
-    """A digest of the source of the code that computes token scores: changed code gives new parts
-    (kdviz's version where the source is not installed)."""
+def code_digest(modules) -> str:
+    """A digest of the modules' source: results computed by changed code get another key (kdviz's
+    version where the source is not installed)."""
     try:
-        return _digest([inspect.getsource(module) for module in (kdviz.attribution, kdviz.frozen_attribution)])
+        return _digest([inspect.getsource(module) for module in modules])
     except (OSError, TypeError):
         return _digest(kdviz.__version__)
 
@@ -99,4 +99,5 @@ def _attribution_code() -> str:
 def scores_part(settings: AttributionSettings) -> str:
     """The name of the part that holds token scores for these attribution settings (and this
     version of the attribution code)."""
-    return f"scores-{_digest({**settings.result_fields(), 'code': _attribution_code()})[:12]}"
+    code = code_digest((kdviz.attribution, kdviz.frozen_attribution))
+    return f"scores-{_digest({**settings.result_fields(), 'code': code})[:12]}"

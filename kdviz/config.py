@@ -69,7 +69,8 @@ class DistillConfig:
     top_k: int = _field(768, "teacher hidden dims kept (>= hidden: all)", minimum=1)
     views: str = _field("auto", "auto, gold or classes", choices=VIEWS)
     attr_distance: str = _field("mse", "mse, l1 or smooth_l1", choices=ATTRIBUTION_DISTANCES)
-    teacher_cache: bool = _field(True, "compute the teacher's outputs once and read them from the cache")
+    teacher_cache: bool = _field(
+        True, "compute the teacher's outputs (training and probe sets) once and read them from the cache")
     cache_dir: str | None = _field(None, "teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
 
     lam: float = _field(0.0, "weight of the layer-projection loss (0 = off)", minimum=0)

@@ -21,6 +21,7 @@ from kdviz.models import attention_for, build_student, load_classifier, load_tea
 from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.precision import precision_arguments
 from kdviz.probe import Probe
+from kdviz.probe_cache import TeacherProbeCache
 from kdviz.report import write_run_reports
 from kdviz.reporting import check_report_to, log_into_folder
 from kdviz.runs import RunFolder, TeacherInfo, check_output_dir
@@ -188,7 +189,10 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
         probe = Probe.from_split(data[task.validation_splits[0]], tokenizer, task,
                                  max(config.probe_size, config.agreement_size), settings, config.max_length,
                                  saved=config.probe_size)
-        run.write_probe(probe.examples[:probe.saved], probe.score_teacher(teacher))
+        probe_cache = TeacherProbeCache(config.cache_dir, {
+            "teacher": config.teacher, "task": config.task, "split": task.validation_splits[0],
+            "subset": len(probe.examples), "max_length": config.max_length}) if config.teacher_cache else None
+        run.write_probe(probe.examples[:probe.saved], probe.score_teacher(teacher, probe_cache))
     if cache is not None or not model.objective.teacher_needs:
         teacher.cpu()  # it runs no pass during training: the accelerator's memory goes to the student
     trainer.add_callback(RunHistoryCallback(run, trainer, probe))

@@ -29,7 +29,7 @@ INPUT_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
 _TEACHER_RESULTS: dict[str, tuple] = {}
 """What :meth:`Probe.score_teacher` computed, by teacher and probe set: the runs of one process (a
 study, a notebook) that share a teacher and a probe set score it once (its random baseline is the
-costliest part of a run's rationale measures)."""
+costliest part of a run's rationale measures); :mod:`kdviz.probe_cache` keeps them across processes."""
 
 
 @dataclass
@@ -143,23 +143,36 @@ class Probe:
             rows = order[start:start + self.batch_size]
             yield rows, self._trimmed(rows)
 
-    def score_teacher(self, teacher: torch.nn.Module) -> ProbeScores:
+    def score_teacher(self, teacher: torch.nn.Module, cache=None) -> ProbeScores:
         """Score the teacher once (kept in ``self.teacher``, with its faithfulness and a random
-        rationale's for a classifier) and return what is saved of it."""
-        key = self._teacher_key(teacher)
-        if key not in _TEACHER_RESULTS:
-            scores = self.scores(teacher, teacher=True)
-            faithfulness = random = None
-            if teacher.config.num_labels > 1:
-                faithfulness, random = self.faithfulness(teacher, scores), self.random_faithfulness(teacher)
-            _TEACHER_RESULTS[key] = scores, faithfulness, random
-        self.teacher, self.teacher_faithfulness, random = _TEACHER_RESULTS[key]
+        rationale's for a classifier) and return what is saved of it.
+
+        Args:
+            teacher: the frozen teacher.
+            cache: a :class:`kdviz.probe_cache.TeacherProbeCache` to read the results from, or to
+                keep them in for later runs; None computes them (once per process for a given
+                teacher and probe set).
+        """
+        key = self.teacher_key(teacher)
+        stored = cache.read(key) if cache is not None else None
+        results = _TEACHER_RESULTS.get(key) or stored or self._teacher_results(teacher)
+        if cache is not None and stored is None:
+            cache.write(key, *results)
+        _TEACHER_RESULTS[key] = results
+        self.teacher, self.teacher_faithfulness, random = results
         if random is not None:
             self.baseline_faithfulness = {"teacher_random_rationale": random}
         return self.saved_part(self.teacher)
 
-    def _teacher_key(self, teacher: torch.nn.Module) -> str:
-        """The teacher's weights and description, the probe set's inputs and labels, and the settings."""
+    def _teacher_results(self, teacher: torch.nn.Module) -> tuple:
+        scores = self.scores(teacher, teacher=True)
+        if teacher.config.num_labels == 1:
+            return scores, None, None
+        return scores, self.faithfulness(teacher, scores), self.random_faithfulness(teacher)
+
+    def teacher_key(self, teacher: torch.nn.Module) -> str:
+        """What decides the teacher's probe results: its weights and description, the probe set's
+        inputs and labels, and the attribution settings."""
         digest = hashlib.sha256(f"{hash_model(teacher)}{describe_teacher(teacher)}{self.settings}{self.saved}".encode())
         for name, values in sorted(self.inputs.items()):
             digest.update(name.encode() + values.contiguous().numpy().tobytes())

@@ -115,7 +115,8 @@ def test_runs_of_several_methods_share_one_cache_entry(tiny_teacher, tmp_path, r
     cache = tmp_path / "cache"
     for method in ("kd", "alp", "adkd", "adkd+alp"):
         distill(tiny_config(tiny_teacher, tmp_path / method, method=method, epochs=1, cache_dir=str(cache)))
-    (entry,) = list_entries(cache)
+    entry, probe = sorted(list_entries(cache), key=lambda entry: entry.path.parent.name != "teacher")
+    assert entry.path.parent.name == "teacher" and probe.path.parent.name == "probe"  # the probe set's: one too
     assert entry.description["task"] == "sst2" and entry.description["subset"] == 64
     assert entry.parts == sorted(["outputs", "cls_states", entry.parts[-1]]) and entry.parts[-1].startswith("scores-")
 

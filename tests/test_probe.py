@@ -1,13 +1,18 @@
 """The probe set: fixed dev examples, scored with the teacher's K or over every dimension for the student."""
 
+import pytest
 import torch
 from transformers import AutoTokenizer
 
+import kdviz.cache_key
+import kdviz.probe
 from helpers import tiny_bert
 from kdviz.attribution import AttributionSettings
 from kdviz.data import load_glue
 from kdviz.frozen_attribution import frozen_token_scores
+from kdviz.cache_store import list_entries
 from kdviz.probe import Probe
+from kdviz.probe_cache import TeacherProbeCache
 
 
 def test_probe_holds_the_first_dev_examples_and_scores_them(glue_dir, offline_teacher_dir):
@@ -55,3 +60,41 @@ def test_a_teacher_is_scored_once_per_probe_set_and_weights(glue_dir, offline_te
     smaller = Probe.from_split(dev, tokenizer, "sst2", 6, settings, saved=2)
     smaller.score_teacher(teacher)
     assert smaller.teacher.scores.shape[0] == 6
+
+
+def test_the_teachers_probe_results_are_kept_in_the_cache_folder_for_later_processes(glue_dir, offline_teacher_dir,
+                                                                                   tmp_path, monkeypatch):
+    """A later process (a fresh in-process memo) reads the teacher's scores, faithfulness and random baseline from the
+    cache folder instead of computing them; other weights, or changed code, miss; a folder that cannot be written keeps nothing."""
+    tokenizer = AutoTokenizer.from_pretrained(offline_teacher_dir)
+    dev = load_glue("sst2", glue_dir, splits=("validation",))["validation"]
+    teacher = tiny_bert(num_labels=2, seed=12).eval()
+    probe = lambda: Probe.from_split(dev, tokenizer, "sst2", 6, AttributionSettings(steps=2), saved=2)
+    cache = TeacherProbeCache(tmp_path, {"teacher": "tiny", "task": "sst2"})
+    monkeypatch.setattr(kdviz.probe, "_TEACHER_RESULTS", {})
+    first = probe()
+    saved = first.score_teacher(teacher, cache)
+    (entry,) = list_entries(tmp_path)
+    assert entry.path.parent.name == "probe" and entry.parts == ["teacher"] and entry.description["task"] == "sst2"
+
+    monkeypatch.setattr(kdviz.probe, "_TEACHER_RESULTS", {})  # another process
+    monkeypatch.setattr(Probe, "scores", lambda *args, **kwargs: pytest.fail("the teacher was scored again"))
+    again = probe()
+    torch.testing.assert_close(again.score_teacher(teacher, cache).signed, saved.signed, rtol=0, atol=0)
+    for name in ("scores", "logits", "signed"):
+        torch.testing.assert_close(getattr(again.teacher, name), getattr(first.teacher, name), rtol=0, atol=0)
+    assert again.teacher_faithfulness == first.teacher_faithfulness
+    assert again.baseline_faithfulness == first.baseline_faithfulness
+    assert set(first.baseline_faithfulness["teacher_random_rationale"]) >= {"aopc_comprehensiveness_sd", "draws"}
+
+    with torch.no_grad():
+        teacher.classifier.bias += 1.0
+    assert cache.read(probe().teacher_key(teacher)) is None  # other weights
+    key = first.teacher_key(tiny_bert(num_labels=2, seed=12))
+    assert cache.read(key) is not None
+    monkeypatch.setattr(kdviz.cache_key.inspect, "getsource", lambda module: "changed " + module.__name__)
+    assert cache.read(key) is None  # changed faithfulness or probe code
+
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("")
+    assert not TeacherProbeCache(not_a_folder).write(key, first.teacher, None, None)  # keeps nothing, raises nothing

@@ -1,0 +1,99 @@
+"""The teacher's probe-set results kept in kdviz's cache folder: every run on the same teacher and
+probe set, in any process (a notebook's kernel, a study, a CLI run), reads them instead of computing
+them again.
+
+What is kept is what :meth:`kdviz.probe.Probe.score_teacher` computes: the teacher's token scores
+(P, V, L), logits (P, C) and the saved examples' signed scores (S, L), its faithfulness and that of
+random rationales (the costliest part: several erasure passes of the teacher per draw). An entry
+lives in the ``probe`` subfolder of the cache folder (:mod:`kdviz.cache_store`: written atomically,
+checked on reading, listed and cleared by ``kdviz cache``). Its key hashes the teacher, the probe
+set, the attribution settings and the source of the code that computes these results, so changed
+code or data never read old results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+
+import numpy as np
+import torch
+
+import kdviz.attribution
+import kdviz.faithfulness
+import kdviz.frozen_attribution
+import kdviz.probe
+from kdviz.cache_key import code_digest
+from kdviz.cache_store import ENTRY_FILE, CacheEntry, CacheFolderError, resolve_cache_dir
+from kdviz.runs import ProbeScores
+
+KIND = "probe"
+"""The cache folder's subfolder of probe entries."""
+PART = "teacher"
+CODE = (kdviz.attribution, kdviz.frozen_attribution, kdviz.faithfulness, kdviz.probe)
+"""The modules whose source is part of an entry's key."""
+RESULTS = "results"
+"""The ``entry.json`` item holding the faithfulness dicts (JSON, next to the part's arrays)."""
+
+
+class TeacherProbeCache:
+    """Reads and writes the teacher's probe results in a cache folder.
+
+    Args:
+        cache_dir: the cache folder; None for ``$KDVIZ_CACHE`` or the user's cache folder.
+        label: what ``kdviz cache list`` shows of an entry (``teacher``, ``task``, ``split``,
+            ``subset``, ``max_length``); not part of the key.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike | None = None, label: dict | None = None):
+        self.root = resolve_cache_dir(cache_dir)
+        self.label = dict(label or {})
+
+    def _entry(self, key: str) -> CacheEntry:
+        key = hashlib.sha256(f"{key}{code_digest(CODE)}".encode()).hexdigest()
+        return CacheEntry(self.root / KIND / key[:16], key)
+
+    def read(self, key: str) -> tuple[ProbeScores, dict | None, dict | None] | None:
+        """The results stored under ``key`` (:meth:`kdviz.probe.Probe.teacher_key`), or None.
+
+        Returns:
+            ``(scores, faithfulness, random_rationale)`` as :meth:`~kdviz.probe.Probe.score_teacher`
+            keeps them (the two dicts are None for a regression task).
+        """
+        entry = self._entry(key)
+        arrays = entry.read_part(PART)
+        if arrays is None:
+            return None
+        try:
+            results = json.loads((entry.path / ENTRY_FILE).read_text())[RESULTS]
+        except (OSError, ValueError, KeyError):
+            return None
+        tensor = lambda name: torch.from_numpy(np.array(arrays[name])) if name in arrays else None
+        scores = ProbeScores(tensor("scores"), tensor("logits"), tensor("signed"))
+        return scores, results["faithfulness"], results["random_rationale"]
+
+    def write(self, key: str, scores: ProbeScores, faithfulness: dict | None, random: dict | None) -> bool:
+        """Store the results under ``key``; a read-only or full cache folder stores nothing (with a
+        warning for a full one: the results were computed, the run goes on).
+
+        Returns:
+            Whether they were stored.
+        """
+        entry = self._entry(key)
+        if not entry.writable():
+            return False
+        tensors = {"scores": scores.scores, "logits": scores.logits, "signed": scores.signed}
+        arrays = {name: value.detach().cpu().numpy() for name, value in tensors.items() if value is not None}
+        description = {**self.label, RESULTS: {"faithfulness": faithfulness, "random_rationale": random}}
+        try:
+            with entry.write_part(PART, {name: (a.shape, a.dtype) for name, a in arrays.items()},
+                                  description) as files:
+                for name, array in arrays.items():
+                    files[name][...] = array
+        except CacheFolderError as error:
+            warnings.warn(f"The teacher's probe results are not kept: {error}", stacklevel=2)
+            return False
+        return True
+

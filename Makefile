@@ -33,7 +33,7 @@ STRONG_TEACHER := $(abspath ../shared/teachers/sst2-minilm)
 DEMO_TEACHER ?= $(if $(wildcard $(STRONG_TEACHER)/model.safetensors),$(STRONG_TEACHER),$(DEMO_DIR)/teacher)
 demo: install
 	$(if $(filter $(DEMO_DIR)/teacher,$(DEMO_TEACHER)),$(BIN)/kdviz finetune --task sst2 --model offline-minilm \
-		--train-subset 2000 --epochs 1 --lr 1e-4 --output $(DEMO_DIR)/teacher --overwrite)
+		--train-subset 2000 --epochs 1 --learning-rate 1e-4 --output-dir $(DEMO_DIR)/teacher --overwrite)
 	$(BIN)/kdviz distill --preset adkd+alp/sst2 --teacher $(DEMO_TEACHER) --student-layers 2 \
 		--train-subset 2000 --epochs 2 --output-dir $(DEMO_DIR)/student --overwrite
 	@echo; cat $(DEMO_DIR)/student/metrics.md; echo "Figures: $(DEMO_DIR)/student/figures/"

@@ -1,14 +1,19 @@
 """The ``kdviz`` command: ``kdviz tasks``, ``finetune``, ``distill``, ``reproduce``, ``predict``, ``export`` and ``cache
-list|clear``."""
+list|clear``.
+
+Building the parser imports nothing heavy: a command's options are added when that command is parsed
+or its help is shown (:class:`_LazyParser`), and its modules (torch, transformers, datasets) are
+imported when it runs, so ``kdviz --help`` starts in a fraction of a second. Every command spells
+its options the same way (``--output-dir``, ``--learning-rate``); the older spellings still work for
+a while, with a warning that names the new one (:data:`ALIASES_REMOVED_AFTER`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-
-from kdviz.cache_store import CacheFolderError
-from kdviz.data import DEFAULT_MAX_LENGTH
+import warnings
 
 REPORT_TO_HELP = "where training also logs: none (default), all, or transformers' integrations, comma-separated " \
                  "(tensorboard,wandb,mlflow...)"
@@ -22,17 +27,19 @@ def _tasks(args: argparse.Namespace) -> int:
 
 
 def _finetune(args: argparse.Namespace) -> int:
+    if not args.output_dir:
+        raise ValueError("the folder for the fine-tuned teacher is missing: give --output-dir FOLDER.")
     from kdviz.finetune import finetune
     from kdviz.report import format_metrics_table
 
     result = finetune(
-        args.task, args.model, args.output, data_dir=args.data_dir, train_subset=args.train_subset,
-        eval_subset=args.eval_subset, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+        args.task, args.model, args.output_dir, data_dir=args.data_dir, train_subset=args.train_subset,
+        eval_subset=args.eval_subset, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
         max_length=args.max_length, seed=args.seed, precision=_precision(args), report_to=args.report_to,
         overwrite=args.overwrite, resume=args.resume,
     )
     print(f"\nBest dev metrics of {args.model} on {result['task']} ({result['train_examples']} training examples), "
-          f"saved to {args.output}:\n")
+          f"saved to {args.output_dir}:\n")
     print(format_metrics_table({"teacher": result["best"]}, result["task"]))
     return 0
 
@@ -66,10 +73,10 @@ def _reproduce(args: argparse.Namespace) -> int:
         overrides["cache_dir"] = args.cache_dir
     if args.report_to:
         overrides["report_to"] = args.report_to
-    table = reproduce_paper(args.paper, args.tasks, runs_dir=args.runs, seeds=args.seeds, teachers=teachers,
+    table = reproduce_paper(args.paper, args.tasks, runs_dir=args.output_dir, seeds=args.seeds, teachers=teachers,
                             student_init=args.student_init, data_dir=args.data_dir, tolerance=args.tolerance,
                             **overrides)
-    print(f"\n{args.paper} paper, reproduced ({args.runs or 'runs/reproduce-' + args.paper}):\n")
+    print(f"\n{args.paper} paper, reproduced ({args.output_dir or 'runs/reproduce-' + args.paper}):\n")
     print(table)
     return 0
 
@@ -132,8 +139,76 @@ def _task_and_path(text: str) -> tuple[str, str]:
     return task, path
 
 
+ALIASES_REMOVED_AFTER = "2027-06-30"
+"""The older option spellings (``--output``, ``--lr``, ``--runs``, ``--bf16``) work until this date."""
+DATA_DIR_HELP = "folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)"
+CACHE_DIR_HELP = "teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)"
+OPTION_GROUPS = {  # distill --help: the DistillConfig fields by what they set
+    "data, teacher and run folder": ("task", "teacher", "output_dir", "data_dir", "train_subset", "eval_subset",
+                                     "data_seed", "max_length"),
+    "student": ("student_layers", "layer_strategy", "student_layer_indices", "student_init"),
+    "task loss and KD": ("w_ce", "w_kd", "temperature", "anneal_temperature"),
+    "AD-KD: attribution loss": ("beta", "ig_steps", "ig_rule", "ig_step_chunk", "top_k", "views", "attr_distance"),
+    "ALP-KD: layer projection": ("lam", "alp_variant", "alp_representation", "alp_include_embeddings", "alp_overlap",
+                                 "alp_score"),
+    "PKD and CKD": ("w_pkd", "pkd_mapping", "w_ckd"),
+    "teacher cache": ("teacher_cache", "cache_dir"),
+    "training": ("epochs", "batch_size", "learning_rate", "max_grad_norm", "seed", "precision", "best_metric"),
+    "history, logging and output": ("logging_steps", "probe_size", "agreement_size", "report_to",
+                                    "keep_checkpoints"),
+}
+
+
+class _LazyParser(argparse.ArgumentParser):
+    """A command's parser whose options are added the first time it parses or shows its help.
+
+    Args:
+        add_options: called with the parser to add its options (it may import what they need).
+    """
+
+    def __init__(self, *args, add_options=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._add_options = add_options
+
+    def _with_options(self) -> None:
+        if self._add_options is not None:
+            add, self._add_options = self._add_options, None
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._with_options()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._with_options()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._with_options()
+        return super().format_usage()
+
+
+class _OlderSpelling(argparse.Action):
+    """An option's older spelling: stores into the new option's destination, with a FutureWarning."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        warnings.warn(f"{option_string} is deprecated and will be removed after {ALIASES_REMOVED_AFTER}: "
+                      f"use {self.new}.", FutureWarning, stacklevel=2)
+        setattr(namespace, self.dest, values)
+
+
+def _older_spelling(parser: argparse.ArgumentParser, option: str, new: str, dest: str, **kwargs) -> None:
+    parser.add_argument(option, dest=dest, action=_OlderSpelling, new=new, help=argparse.SUPPRESS, **kwargs)
+
+
 def config_from_arguments(args: argparse.Namespace):
     """The run's config: the preset's values, then the config file's, then the options given."""
+    import dataclasses
+
     from kdviz.config import DistillConfig, preset, read_config_values
 
     values = preset(args.preset) if args.preset else {}
@@ -141,13 +216,13 @@ def config_from_arguments(args: argparse.Namespace):
         values.update(read_config_values(args.config))
     if args.bf16 is not None:
         values["precision"] = _precision(args)
-    values.update({name: value for name, value in vars(args).items()
-                   if name in _CONFIG_FIELDS and value is not None})
+    fields = {field.name for field in dataclasses.fields(DistillConfig)}
+    values.update({name: value for name, value in vars(args).items() if name in fields and value is not None})
     return DistillConfig.from_dict(values)
 
 
 def _precision(args: argparse.Namespace) -> str:
-    """``--precision``, or its older alias ``--bf16 true|false``."""
+    """``--precision``, or the retired ``--bf16 true|false``."""
     if args.precision is not None:
         return args.precision
     from kdviz.precision import precision_from_bf16
@@ -161,7 +236,8 @@ def _add_precision_arguments(parser: argparse.ArgumentParser, *, with_precision:
     if with_precision:
         parser.add_argument("--precision", choices=PRECISIONS,
                             help="auto (default: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPUs)")
-    parser.add_argument("--bf16", type=_boolean, metavar="BOOL", help="alias: --precision bf16 (true) or fp32 (false)")
+    _older_spelling(parser, "--bf16", "--precision bf16 (true) or fp32 (false)", "bf16", type=_boolean)
+    parser.set_defaults(bf16=None)
 
 
 def _boolean(text: str) -> bool:
@@ -173,51 +249,44 @@ def _boolean(text: str) -> bool:
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per DistillConfig field (``--w-kd 0.8``); unset options leave the preset's value."""
+    """One option per DistillConfig field (``--w-kd 0.8``) in :data:`OPTION_GROUPS`, with its allowed values;
+    unset options leave the preset's value."""
     import dataclasses
 
     from kdviz.config import DistillConfig
 
-    for field in dataclasses.fields(DistillConfig):
-        option = "--" + field.name.replace("_", "-")
-        kind = str(field.type)
-        help_text = field.metadata.get("help", "")
-        if kind.startswith("list[int]"):
-            parser.add_argument(option, dest=field.name, type=int, nargs="+", help=help_text)
-        elif kind.startswith("bool"):
-            parser.add_argument(option, dest=field.name, type=_boolean, metavar="BOOL", help=help_text)
-        else:
-            convert = int if kind.startswith("int") else float if kind.startswith("float") else str
-            parser.add_argument(option, dest=field.name, type=convert, help=help_text)
+    fields = {field.name: field for field in dataclasses.fields(DistillConfig)}
+    ungrouped = set(fields) - {name for names in OPTION_GROUPS.values() for name in names}
+    if ungrouped:
+        raise RuntimeError(f"DistillConfig fields without an option group in kdviz.cli.OPTION_GROUPS: {ungrouped}")
+    for title, names in OPTION_GROUPS.items():
+        group = parser.add_argument_group(title)
+        for name in names:
+            field = fields[name]
+            option, kind = "--" + name.replace("_", "-"), str(field.type)
+            help_text, choices = field.metadata.get("help", ""), field.metadata.get("choices")
+            if kind.startswith("list[int]"):
+                group.add_argument(option, dest=name, type=int, nargs="+", help=help_text)
+            elif kind.startswith("bool"):
+                group.add_argument(option, dest=name, type=_boolean, metavar="BOOL", help=help_text)
+            else:
+                convert = int if kind.startswith("int") else float if kind.startswith("float") else str
+                group.add_argument(option, dest=name, type=convert, choices=choices, help=help_text)
 
 
-def _config_fields() -> set[str]:
-    import dataclasses
+def _finetune_options(tune: argparse.ArgumentParser) -> None:
+    from kdviz.data import DEFAULT_MAX_LENGTH
 
-    from kdviz.config import DistillConfig
-
-    return {f.name for f in dataclasses.fields(DistillConfig)}
-
-
-_CONFIG_FIELDS = _config_fields()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``kdviz`` command."""
-    parser = argparse.ArgumentParser(prog="kdviz", description="Distil BERT models on GLUE and see what it does.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    commands.add_parser("tasks", help="list the GLUE tasks").set_defaults(run=_tasks)
-
-    tune = commands.add_parser("finetune", help="fine-tune a teacher on a GLUE task, keeping the best dev epoch")
     tune.add_argument("--task", required=True, help="GLUE task (kdviz tasks lists them)")
     tune.add_argument("--model", required=True, help="hub id, local folder, or offline-minilm")
-    tune.add_argument("--output", required=True, help="folder for the model, tokenizer and metrics")
-    tune.add_argument("--data-dir", help="folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)")
+    tune.add_argument("--output-dir", help="folder for the model, tokenizer and metrics (required)")
+    _older_spelling(tune, "--output", "--output-dir", "output_dir")
+    tune.add_argument("--data-dir", help=DATA_DIR_HELP)
     tune.add_argument("--train-subset", type=int, help="number of training examples (seeded draw)")
     tune.add_argument("--eval-subset", type=int, help="number of dev examples per dev split")
     tune.add_argument("--epochs", type=float, help="default: the paper's teacher recipe for the task")
-    tune.add_argument("--lr", type=float, help="learning rate; default: the paper's teacher recipe")
+    tune.add_argument("--learning-rate", type=float, help="default: the paper's teacher recipe")
+    _older_spelling(tune, "--lr", "--learning-rate", "learning_rate", type=float)
     tune.add_argument("--batch-size", type=int, help="default: the paper's teacher recipe")
     tune.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH)
     tune.add_argument("--seed", type=int, default=42)
@@ -225,10 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--resume", action="store_true", help="continue a cut-off fine-tuning of the same settings")
     tune.add_argument("--report-to", default="none", help=REPORT_TO_HELP)
     _add_precision_arguments(tune)
-    tune.set_defaults(run=_finetune)
 
-    distil = commands.add_parser(
-        "distill", help="distil a student from a fine-tuned teacher (preset < config file < options)")
+
+def _distill_options(distil: argparse.ArgumentParser) -> None:
     distil.add_argument("--preset", help="METHOD/TASK, e.g. adkd/sst2 (see --list-presets)")
     distil.add_argument("--config", help="YAML or JSON file of DistillConfig fields")
     distil.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -236,52 +304,81 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--list-presets", action="store_true", help="print the presets and stop")
     _add_config_arguments(distil)  # --precision among them
     _add_precision_arguments(distil, with_precision=False)
-    distil.set_defaults(run=_distill)
 
-    again = commands.add_parser(
-        "reproduce", help="run a paper's own setup (resumably) and compare with its numbers")
+
+def _reproduce_options(again: argparse.ArgumentParser) -> None:
     again.add_argument("--paper", required=True, choices=("adkd", "alp"))
     again.add_argument("--tasks", nargs="+", help="default: every task the paper reports")
     again.add_argument("--seeds", nargs="+", type=int, default=[42])
-    again.add_argument("--runs", help="folder of teachers, runs and results (default runs/reproduce-PAPER)")
+    again.add_argument("--output-dir", help="folder of teachers, runs and results (default runs/reproduce-PAPER)")
+    _older_spelling(again, "--runs", "--output-dir", "output_dir")
     again.add_argument("--teacher", nargs="+", metavar="TASK=TEACHER",
                        help="a task's teacher instead of the paper's: fine-tuned folder or model to fine-tune")
     again.add_argument("--student-init", help="the student model instead of the paper's (adkd): hub id or folder")
-    again.add_argument("--data-dir", help="folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)")
+    again.add_argument("--data-dir", help=DATA_DIR_HELP)
     again.add_argument("--tolerance", type=float, default=1.0, help="points below the paper that still pass")
     again.add_argument("--train-subset", type=int, help="training examples per task (a smoke test; default all)")
     again.add_argument("--eval-subset", type=int, help="dev examples per task (a smoke test; default all)")
     again.add_argument("--epochs", type=float, help="student epochs instead of the paper's (a smoke test)")
-    again.add_argument("--cache-dir", help="teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
+    again.add_argument("--cache-dir", help=CACHE_DIR_HELP)
     again.add_argument("--report-to", help=REPORT_TO_HELP)
     _add_precision_arguments(again)
-    again.set_defaults(run=_reproduce)
 
-    predict = commands.add_parser("predict", help="write a run's GLUE test-set predictions as submission files")
+
+def _predict_options(predict: argparse.ArgumentParser) -> None:
     predict.add_argument("run_dir", metavar="RUN", help="a finished run folder")
     predict.add_argument("--split", default="test", help="test (every test split; MNLI: matched and mismatched) "
                                                          "or one test split's name")
-    predict.add_argument("--data-dir", help="folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)")
+    predict.add_argument("--data-dir", help=DATA_DIR_HELP)
     predict.add_argument("--output-dir", help="where the files go (default RUN/submission)")
     predict.add_argument("--batch-size", type=int, default=64)
-    predict.set_defaults(run=_predict)
 
-    export = commands.add_parser("export", help="write a run's student as a hub-ready folder with a model card")
+
+def _export_options(export: argparse.ArgumentParser) -> None:
     export.add_argument("run_dir", metavar="RUN", help="a finished run folder (kdviz distill's --output-dir)")
     export.add_argument("--output-dir", required=True, help="the folder to write (a model from_pretrained loads)")
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     export.add_argument("--push-to-hub", metavar="REPO", help="also upload it to this hub model repository (user/name)")
     export.add_argument("--private", action="store_true", help="create the hub repository as private")
-    export.set_defaults(run=_export)
 
-    cache = commands.add_parser("cache", help="show or free the teacher cache folder")
+
+def _cache_options(cache: argparse.ArgumentParser) -> None:
     actions = cache.add_subparsers(dest="action", required=True)
     for action, help_text in (("list", "list the entries, their sizes and parts"), ("clear", "delete entries")):
         sub = actions.add_parser(action, help=help_text)
         sub.add_argument("--cache-dir", help="the cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
         sub.set_defaults(run=_cache, keys=[])
     sub.add_argument("keys", nargs="*", help="only the entries whose key starts so (as list shows them); default all")
+
+
+COMMANDS = {  # name: (help, options, what runs it)
+    "tasks": ("list the GLUE tasks", None, _tasks),
+    "finetune": ("fine-tune a teacher on a GLUE task, keeping the best dev epoch", _finetune_options, _finetune),
+    "distill": ("distil a student from a fine-tuned teacher (preset < config file < options)", _distill_options,
+                _distill),
+    "reproduce": ("run a paper's own setup (resumably) and compare with its numbers", _reproduce_options, _reproduce),
+    "predict": ("write a run's GLUE test-set predictions as submission files", _predict_options, _predict),
+    "export": ("write a run's student as a hub-ready folder with a model card", _export_options, _export),
+    "cache": ("show or free the teacher cache folder", _cache_options, None),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``kdviz`` command (each command's options are added on first use)."""
+    parser = argparse.ArgumentParser(prog="kdviz", description="Distil BERT models on GLUE and see what it does.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_LazyParser)
+    for name, (help_text, add_options, run) in COMMANDS.items():
+        command = commands.add_parser(name, help=help_text, description=help_text, add_options=add_options)
+        if run is not None:
+            command.set_defaults(run=run)
     return parser
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean bad input: reported in one line, without a traceback."""
+    from kdviz.cache_store import CacheFolderError
+
+    return ValueError, FileNotFoundError, FileExistsError, argparse.ArgumentTypeError, CacheFolderError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, argparse.ArgumentTypeError, CacheFolderError) as error:
+    except _user_errors() as error:
         print(f"kdviz {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -128,7 +128,7 @@ def load_model_config(reference: str | os.PathLike, task: str | GlueTask, requir
     elif require_classifier:
         raise ModelLoadError(
             f"{reference!r} is not a fine-tuned sequence classifier (architectures: {config.architectures}). "
-            f"Fine-tune it first: kdviz finetune --task {task.name} --model {reference} --output DIR"
+            f"Fine-tune it first: kdviz finetune --task {task.name} --model {reference} --output-dir DIR"
         )
     config.num_labels = task.num_labels
     if task.is_regression:

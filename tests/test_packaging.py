@@ -5,6 +5,8 @@ import sys
 import zipfile
 from email.parser import Parser
 
+import pytest
+
 import kdviz
 from helpers import REPO
 
@@ -23,3 +25,15 @@ def test_the_wheel_holds_every_module_the_license_and_the_version(tmp_path):
     assert f"{dist_info}/licenses/LICENSE" in names
     assert "kdviz = kdviz.cli:main" in zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode()
     assert metadata["Description-Content-Type"] == "text/markdown"
+
+
+def test_the_top_level_names_load_on_first_use_from_their_modules():
+    import importlib
+
+    import kdviz
+
+    assert sorted(kdviz.__all__) == sorted(kdviz._HOME_OF) and set(kdviz.__all__) <= set(dir(kdviz))
+    for name in kdviz.__all__:
+        assert getattr(kdviz, name) is getattr(importlib.import_module(kdviz._HOME_OF[name]), name)
+    with pytest.raises(AttributeError, match="no attribute 'distil'"):
+        kdviz.distil

@@ -40,10 +40,10 @@ def test_finetune_logs_to_tensorboard_in_the_teacher_folder(tmp_path, real_glue_
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     output = tmp_path / "teacher"
-    assert main(["finetune", "--task", "sst2", "--model", str(tiny_teacher), "--output", str(output),
+    assert main(["finetune", "--task", "sst2", "--model", str(tiny_teacher), "--output-dir", str(output),
                  "--train-subset", "32", "--eval-subset", "16", "--epochs", "1", "--batch-size", "8",
                  "--report-to", "tensorboard"]) == 0
     events = EventAccumulator(str(output / "logs")).Reload()
     assert {"eval/accuracy", "eval/loss"} <= set(events.Tags()["scalars"])  # logged each epoch
-    assert main(["finetune", "--task", "sst2", "--model", str(tiny_teacher), "--output", str(tmp_path / "t2"),
+    assert main(["finetune", "--task", "sst2", "--model", str(tiny_teacher), "--output-dir", str(tmp_path / "t2"),
                  "--report-to", "tensorbored"]) == 2 and not (tmp_path / "t2").exists()

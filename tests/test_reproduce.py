@@ -42,9 +42,9 @@ def test_reproduce_adkd_runs_end_to_end_and_prints_the_comparison(stand_ins, tmp
 
 
 def test_bad_reproduction_requests_stop_before_anything_runs(tmp_path, capsys):
-    assert main(["reproduce", "--paper", "alp", "--tasks", "stsb", "--runs", str(tmp_path / "r")]) == 2
+    assert main(["reproduce", "--paper", "alp", "--tasks", "stsb", "--output-dir", str(tmp_path / "r")]) == 2
     assert "does not report ['stsb']; its tasks are ['sst2', 'mrpc', 'cola', 'qnli', 'rte']" in capsys.readouterr().err
-    assert main(["reproduce", "--paper", "adkd", "--teacher", "rte", "--runs", str(tmp_path / "r")]) == 2
+    assert main(["reproduce", "--paper", "adkd", "--teacher", "rte", "--output-dir", str(tmp_path / "r")]) == 2
     assert "expected TASK=TEACHER, got 'rte'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="Unknown paper 'tinybert'"):
         reproduce_paper("tinybert")

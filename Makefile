@@ -78,7 +78,7 @@ release-check: install
 
 # The declared minimum versions: every dependency at its pyproject.toml floor (torch stays at the CPU
 # wheel torch==2.13.0) in a fresh environment, running the core tests (tiny random BERTs; no slow
-# real-data runs, notebooks or browser). A floor the code does not really work with fails here.
+# real-data runs, mount-namespace runs, notebooks or browser). A floor the code does not really work with fails here.
 $(MIN_VENV)/.installed: pyproject.toml .ci/minimum_versions.py
 	rm -rf $(MIN_VENV) && $(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/python -m pip install -q torch==2.13.0
@@ -90,7 +90,7 @@ $(MIN_VENV)/.installed: pyproject.toml .ci/minimum_versions.py
 test-min-versions: $(MIN_VENV)/.installed
 	@# the versions installed, in the constraints' order (pip freeze appends the rest after a "##" line)
 	$(MIN_VENV)/bin/python -m pip freeze -q -r $(MIN_VENV)/constraints.txt | sed '/^##/,$$d' | paste -sd' '
-	$(MIN_VENV)/bin/python -m pytest tests -m "not slow" --ignore=tests/browser -q -p no:cacheprovider
+	$(MIN_VENV)/bin/python -m pytest tests -m "not slow and not mount_namespace" --ignore=tests/browser -q -p no:cacheprovider
 
 test-notebooks: install
 	$(BIN)/python -m pytest notebooks $(NBVAL)

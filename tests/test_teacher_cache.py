@@ -325,6 +325,7 @@ def distill_command(teacher, glue_dir, cache, run, method="alp"):
             f"--agreement-size 0 --cache-dir {cache} --output-dir {run}")
 
 
+@pytest.mark.mount_namespace
 def test_a_full_cache_file_system_stops_the_run_with_the_fix_and_clear_empties_it(tiny_teacher, glue_dir, tmp_path):
     """A 16 kB tmpfs as the cache folder: exit 2 with the message (not SIGBUS), the run folder
     given with --overwrite keeps what it held, and `kdviz cache clear` leaves the folder empty."""
@@ -343,6 +344,7 @@ def test_a_full_cache_file_system_stops_the_run_with_the_fix_and_clear_empties_i
     assert "left=0" in done.stdout and (run / "kept.txt").read_text() == "an earlier run"
 
 
+@pytest.mark.mount_namespace
 def test_a_read_only_cache_folder_serves_its_entries_and_computes_what_it_lacks_in_memory(tiny_teacher, glue_dir,
                                                                                          tmp_path):
     cache, mounted = tmp_path / "cache", tmp_path / "mounted"

@@ -5,7 +5,7 @@ Building the parser imports nothing heavy: a command's options are added when th
 or its help is shown (:class:`_LazyParser`), and its modules (torch, transformers, datasets) are
 imported when it runs, so ``kdviz --help`` starts in a fraction of a second. Every command spells
 its options the same way (``--output-dir``, ``--learning-rate``); the older spellings still work for
-a while, with a warning that names the new one (:data:`ALIASES_REMOVED_AFTER`).
+a while, with a one-line warning that names the new one (:data:`ALIASES_REMOVED_AFTER`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 
 REPORT_TO_HELP = "where training also logs: none (default), all, or transformers' integrations, comma-separated " \
                  "(tensorboard,wandb,mlflow...)"
@@ -107,7 +106,7 @@ def _cache(args: argparse.Namespace) -> int:
                           if about.get(name) is not None)
         state = (f"  being written by process {', '.join(map(str, entry.builders))}" if entry.builders else "") + \
             (f"  {format_size(entry.leftovers)} left by a cut-off build" if entry.leftovers else "")
-        print(f"  {entry.path.name[:12]}  {format_size(entry.size):>9}  "
+        print(f"  {entry.path.name[:12]}  {entry.path.parent.name:<7}  {format_size(entry.size):>9}  "
               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(entry.modified))}  teacher={about.get('teacher', '?')} "
               f"{source}  parts: {', '.join(entry.parts) or 'none finished'}{state}")
     return 0
@@ -189,15 +188,16 @@ class _LazyParser(argparse.ArgumentParser):
 
 
 class _OlderSpelling(argparse.Action):
-    """An option's older spelling: stores into the new option's destination, with a FutureWarning."""
+    """An option's older spelling: stores into the new option's destination and says on stderr which
+    option replaces it."""
 
     def __init__(self, option_strings, dest, new: str, **kwargs):
         super().__init__(option_strings, dest, **kwargs)
         self.new = new
 
     def __call__(self, parser, namespace, values, option_string=None):
-        warnings.warn(f"{option_string} is deprecated and will be removed after {ALIASES_REMOVED_AFTER}: "
-                      f"use {self.new}.", FutureWarning, stacklevel=2)
+        print(f"kdviz: warning: {option_string} is deprecated and will be removed after {ALIASES_REMOVED_AFTER}: "
+              f"use {self.new}.", file=sys.stderr)
         setattr(namespace, self.dest, values)
 
 

@@ -166,6 +166,8 @@ class Probe:
 
     def _teacher_results(self, teacher: torch.nn.Module) -> tuple:
         scores = self.scores(teacher, teacher=True)
+        signed = None if scores.signed is None else scores.signed.float()
+        scores = ProbeScores(scores.scores.float(), scores.logits.float(), signed)  # a bf16 teacher's too
         if teacher.config.num_labels == 1:
             return scores, None, None
         return scores, self.faithfulness(teacher, scores), self.random_faithfulness(teacher)
@@ -173,7 +175,8 @@ class Probe:
     def teacher_key(self, teacher: torch.nn.Module) -> str:
         """What decides the teacher's probe results: its weights and description, the probe set's
         inputs and labels, and the attribution settings."""
-        digest = hashlib.sha256(f"{hash_model(teacher)}{describe_teacher(teacher)}{self.settings}{self.saved}".encode())
+        settings = self.settings.result_fields()
+        digest = hashlib.sha256(f"{hash_model(teacher)}{describe_teacher(teacher)}{settings}{self.saved}".encode())
         for name, values in sorted(self.inputs.items()):
             digest.update(name.encode() + values.contiguous().numpy().tobytes())
         digest.update(self.labels.contiguous().numpy().tobytes())

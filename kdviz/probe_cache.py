@@ -3,19 +3,23 @@ probe set, in any process (a notebook's kernel, a study, a CLI run), reads them 
 them again.
 
 What is kept is what :meth:`kdviz.probe.Probe.score_teacher` computes: the teacher's token scores
-(P, V, L), logits (P, C) and the saved examples' signed scores (S, L), its faithfulness and that of
-random rationales (the costliest part: several erasure passes of the teacher per draw). An entry
+(P, V, L), logits (P, C) and the saved examples' signed scores (S, L) in float32, its faithfulness
+and that of random rationales (the costliest part: several erasure passes of the teacher per draw),
+as JSON bytes in the same part, so that one manifest checks them all. An entry
 lives in the ``probe`` subfolder of the cache folder (:mod:`kdviz.cache_store`: written atomically,
 checked on reading, listed and cleared by ``kdviz cache``). Its key hashes the teacher, the probe
 set, the attribution settings and the source of the code that computes these results, so changed
-code or data never read old results.
+code or data never read old results. The device is not in the key (as for the teacher cache): results
+computed on a GPU serve a CPU run too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -26,16 +30,16 @@ import kdviz.faithfulness
 import kdviz.frozen_attribution
 import kdviz.probe
 from kdviz.cache_key import code_digest
-from kdviz.cache_store import ENTRY_FILE, CacheEntry, CacheFolderError, resolve_cache_dir
+from kdviz.cache_store import CacheEntry, CacheFolderError, resolve_cache_dir
 from kdviz.runs import ProbeScores
 
 KIND = "probe"
 """The cache folder's subfolder of probe entries."""
-PART = "teacher"
-CODE = (kdviz.attribution, kdviz.frozen_attribution, kdviz.faithfulness, kdviz.probe)
-"""The modules whose source is part of an entry's key."""
-RESULTS = "results"
-"""The ``entry.json`` item holding the faithfulness dicts (JSON, next to the part's arrays)."""
+PART = "teacher_results"
+RESULTS = "faithfulness"
+"""The part's array holding the faithfulness dicts, as UTF-8 JSON bytes (checksummed like the rest)."""
+CODE = (kdviz.attribution, kdviz.frozen_attribution, kdviz.faithfulness, kdviz.probe, sys.modules[__name__])
+"""The modules whose source is part of an entry's key (this one too: a new layout gives new keys)."""
 
 
 class TeacherProbeCache:
@@ -60,40 +64,41 @@ class TeacherProbeCache:
 
         Returns:
             ``(scores, faithfulness, random_rationale)`` as :meth:`~kdviz.probe.Probe.score_teacher`
-            keeps them (the two dicts are None for a regression task).
+            keeps them: float32 tensors, and two dicts (None for a regression task).
         """
-        entry = self._entry(key)
-        arrays = entry.read_part(PART)
+        arrays = self._entry(key).read_part(PART)
         if arrays is None:
             return None
         try:
-            results = json.loads((entry.path / ENTRY_FILE).read_text())[RESULTS]
-        except (OSError, ValueError, KeyError):
+            results = json.loads(np.asarray(arrays[RESULTS]).tobytes().decode())
+            faithfulness, random = results["faithfulness"], results["random_rationale"]
+        except (KeyError, TypeError, ValueError):
             return None
         tensor = lambda name: torch.from_numpy(np.array(arrays[name])) if name in arrays else None
-        scores = ProbeScores(tensor("scores"), tensor("logits"), tensor("signed"))
-        return scores, results["faithfulness"], results["random_rationale"]
+        return ProbeScores(tensor("scores"), tensor("logits"), tensor("signed")), faithfulness, random
 
     def write(self, key: str, scores: ProbeScores, faithfulness: dict | None, random: dict | None) -> bool:
-        """Store the results under ``key``; a read-only or full cache folder stores nothing (with a
-        warning for a full one: the results were computed, the run goes on).
+        """Store the results under ``key`` (in float32). The cache only saves time: a folder that cannot
+        be written keeps nothing, with a warning, and the run goes on with the results it computed.
 
         Returns:
             Whether they were stored.
         """
         entry = self._entry(key)
-        if not entry.writable():
-            return False
         tensors = {"scores": scores.scores, "logits": scores.logits, "signed": scores.signed}
-        arrays = {name: value.detach().cpu().numpy() for name, value in tensors.items() if value is not None}
-        description = {**self.label, RESULTS: {"faithfulness": faithfulness, "random_rationale": random}}
+        arrays = {name: value.detach().float().cpu().numpy() for name, value in tensors.items() if value is not None}
+        arrays[RESULTS] = np.frombuffer(json.dumps({"faithfulness": faithfulness, "random_rationale": random})
+                                        .encode(), dtype=np.uint8)
         try:
-            with entry.write_part(PART, {name: (a.shape, a.dtype) for name, a in arrays.items()},
-                                  description) as files:
+            if not entry.writable():
+                raise PermissionError(f"{str(entry.path)!r} cannot be written")
+            with entry.write_part(PART, {name: (a.shape, a.dtype) for name, a in arrays.items()}, self.label) as files:
                 for name, array in arrays.items():
                     files[name][...] = array
-        except CacheFolderError as error:
-            warnings.warn(f"The teacher's probe results are not kept: {error}", stacklevel=2)
+        except (OSError, CacheFolderError) as error:
+            with contextlib.suppress(OSError):
+                entry.path.rmdir()  # an entry folder left empty
+            warnings.warn(f"The teacher's probe results are computed for this run only, not kept: {error}",
+                          stacklevel=2)
             return False
         return True
-

@@ -13,6 +13,7 @@ from kdviz.frozen_attribution import frozen_token_scores
 from kdviz.cache_store import list_entries
 from kdviz.probe import Probe
 from kdviz.probe_cache import TeacherProbeCache
+from kdviz.runs import ProbeScores
 
 
 def test_probe_holds_the_first_dev_examples_and_scores_them(glue_dir, offline_teacher_dir):
@@ -75,7 +76,7 @@ def test_the_teachers_probe_results_are_kept_in_the_cache_folder_for_later_proce
     first = probe()
     saved = first.score_teacher(teacher, cache)
     (entry,) = list_entries(tmp_path)
-    assert entry.path.parent.name == "probe" and entry.parts == ["teacher"] and entry.description["task"] == "sst2"
+    assert entry.path.parent.name == "probe" and entry.parts == ["teacher_results"] and entry.description["task"] == "sst2"
 
     monkeypatch.setattr(kdviz.probe, "_TEACHER_RESULTS", {})  # another process
     monkeypatch.setattr(Probe, "scores", lambda *args, **kwargs: pytest.fail("the teacher was scored again"))
@@ -97,4 +98,8 @@ def test_the_teachers_probe_results_are_kept_in_the_cache_folder_for_later_proce
 
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("")
-    assert not TeacherProbeCache(not_a_folder).write(key, first.teacher, None, None)  # keeps nothing, raises nothing
+    with pytest.warns(UserWarning, match="computed for this run only, not kept"):
+        assert not TeacherProbeCache(not_a_folder).write(key, first.teacher, None, None)  # the run goes on
+    bf16 = ProbeScores(*(part.bfloat16() for part in (first.teacher.scores, first.teacher.logits, first.teacher.signed)))
+    assert TeacherProbeCache(tmp_path).write("a bf16 teacher's", bf16, None, None)
+    assert TeacherProbeCache(tmp_path).read("a bf16 teacher's")[0].scores.dtype == torch.float32

@@ -28,7 +28,7 @@ def test_reproduce_adkd_runs_end_to_end_and_prints_the_comparison(stand_ins, tmp
     teacher, student = stand_ins
     command = ["reproduce", "--paper", "adkd", "--tasks", "rte", "--teacher", f"rte={teacher}", "--student-init",
                str(student), "--data-dir", str(glue_dir), "--train-subset", "32", "--eval-subset", "16",
-               "--epochs", "1", "--runs", str(tmp_path / "repro")]
+               "--epochs", "1", "--output-dir", str(tmp_path / "repro")]
     assert main(command) == 0
     printed = capsys.readouterr().out
     assert "| rte (accuracy) |" in printed and "| 70.90 | 1 |" in printed  # the paper's RTE score, one run

@@ -220,6 +220,7 @@ def test_cache_list_and_clear_commands(tmp_path, tokenizer, glue_dir, capsys):
     listed = capsys.readouterr().out
     entries = list_entries(tmp_path)
     assert all(entry.path.name[:12] in listed for entry in entries) and "tiny" in listed and "total" in listed
+    assert all(f"{entry.path.name[:12]}  teacher " in listed for entry in entries)  # the kind of entry
     assert main(["cache", "clear", "--cache-dir", str(tmp_path), entries[0].path.name[:12]]) == 0
     assert [entry.path for entry in list_entries(tmp_path)] == [entries[1].path]
     assert "freed" in capsys.readouterr().out

@@ -346,7 +346,7 @@ def _cache_options(cache: argparse.ArgumentParser) -> None:
     actions = cache.add_subparsers(dest="action", required=True)
     for action, help_text in (("list", "list the entries, their sizes and parts"), ("clear", "delete entries")):
         sub = actions.add_parser(action, help=help_text)
-        sub.add_argument("--cache-dir", help="the cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
+        sub.add_argument("--cache-dir", help=CACHE_DIR_HELP)
         sub.set_defaults(run=_cache, keys=[])
     sub.add_argument("keys", nargs="*", help="only the entries whose key starts so (as list shows them); default all")
 

@@ -1,14 +1,14 @@
-"""Does AD-KD make the student's rationale closer to the teacher's than KD does? Paired, per seed.
+"""Does AD-KD make the student's rationale closer to the teacher's than KD does? Paired, per seed, over training.
 
-    KDVIZ_DATA_DIR=../shared/glue python benchmarks/reproduce.py --tasks sst2 --part main \\
-        --methods kd adkd adkd+alp alp --seeds 42 43 44 --out /tmp/agree/reproduce --runs /tmp/agree
-    python benchmarks/rationale_agreement.py --runs /tmp/agree --task sst2
+    KDVIZ_DATA_DIR=../shared/glue python benchmarks/strong_teacher_study.py     # the runs (runs/strong_teacher)
+    python benchmarks/rationale_agreement.py                                     # their curves
 
-Reads the study's run folders (``<runs>/<task>/<method>-<L>l-seed<S>``): every run records its
-student's agreement with the teacher's token scores on ``agreement_size`` dev examples (256 by
-default) at each logged step. Prints, for the last logged step, each run's cosine, Spearman and
-top-k overlap, then each method's difference from KD on the same seed (same head, dropout and data
-order) and on how many seeds it is positive; writes a figure of the curves (mean over seeds).
+Reads the strong-teacher study's run folders (``<runs>/<task>/<method>-<L>l-seed<S>``): every run
+records its student's agreement with the teacher's token scores on ``agreement_size`` dev examples
+(256 by default) at step 0 and each logged step. Prints, for the last logged step, each run's
+cosine, Spearman and top-k overlap, then each method's difference from KD on the same seed (same
+head, dropout and data order) and on how many seeds it is positive; writes a figure of the curves
+(mean over seeds) with a flat student's agreement (the floor) and each method minus KD.
 """
 
 from __future__ import annotations
@@ -26,20 +26,22 @@ from kdviz.runs import load_run
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", default="runs/reproduce", help="the study's runs folder")
+    parser.add_argument("--runs", default="runs/strong_teacher", help="the study's runs folder")
     parser.add_argument("--task", default="sst2")
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--methods", nargs="+", default=["kd", "adkd", "adkd+alp", "alp"])
+    parser.add_argument("--methods", nargs="+", default=["kd", "adkd", "adkd+alp", "alp", "pkd", "ft"])
     parser.add_argument("--baseline", default="kd")
     parser.add_argument("--figure", default="benchmarks/results/agreement_sst2.png")
     args = parser.parse_args()
 
     curves: dict[tuple[str, int], list[dict]] = {}
+    floor = None
     for method in args.methods:
         for folder in sorted(Path(args.runs, args.task).glob(f"{method.replace('+', '_')}-{args.layers}l-seed*")):
             run = load_run(folder)
             if run.agreement and run.metrics:
                 curves[method, run.config.seed] = run.agreement
+                floor = floor or run.agreement_uniform
     if not curves:
         raise SystemExit(f"No finished run with agreement curves under {Path(args.runs, args.task)}.")
     seeds = sorted({seed for _, seed in curves})
@@ -72,8 +74,12 @@ def main() -> None:
         mean_curves[f"{method} ({len(runs)} seeds)"] = [
             {"step": step, **{m: float(np.mean([next(r[m] for r in records if r["step"] == step) for records in runs]))
                               for m in MEASURES}} for step in steps]
+    baseline = next((label for label in mean_curves if label.startswith(f"{args.baseline} (")), None)
     figure = agreement_figure({k: v for k, v in mean_curves.items() if v},
-                              title=f"{args.task}: student vs teacher token scores, mean over seeds")
+                              title=f"{args.task}: student vs teacher token scores, mean over seeds",
+                              references={"flat student": floor} if floor else None, baseline=baseline,
+                              note=f"Seeds {', '.join(map(str, seeds))}; each seed's run paired with {args.baseline} "
+                                   f"on the same seed in the printed table.")
     print(f"\nfigure: {write_figure(Path(args.figure), figure)}")
 
 

@@ -65,7 +65,7 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Colab's own package stack (Python 3.13, its pins in .ci/colab-pins.txt, torch 2.11 from PyPI): kdviz
-# installed from a wheel by the notebooks' install cell, then the core tests and notebooks 01 and 04.
+# installed from a wheel by the notebooks' install cell, then the core tests and notebook 04.
 # The pinned environment is kept outside the clone (~/.cache/kdviz-ci), built once per pin list.
 test-colab-stack: install
 	bash .ci/colab_stack.sh

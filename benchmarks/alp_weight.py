@@ -1,9 +1,11 @@
 """How much the ALP weight lambda matters: the ``alp`` preset on SST-2 with lambda = 1, 10, 100.
 
-    KDVIZ_DATA_DIR=../shared/glue python benchmarks/alp_weight.py      # about 6 min a run on 2 CPU cores
+    KDVIZ_DATA_DIR=../shared/glue python benchmarks/alp_weight.py      # about 5 min a run on 2 CPU cores
 
-Same setting as the reproduction study's main table (``benchmarks/reproduce.py``: its SST-2 teacher,
-2-layer student from teacher layers 3 and 6, 3 epochs, seed 42); only ``lam`` changes. Each
+Same setting as the strong-teacher study (``benchmarks/strong_teacher_study.py``: the MiniLM fine-tuned
+on all of SST-2 in ``../shared/teachers/sst2-minilm``, a 2-layer student from teacher layers 3 and 6,
+its seeded 8,000-sentence transfer set, 3 epochs, seed 42); only ``lam`` changes, so the ``lam = 1``
+row repeats the study's ``alp`` seed-42 run. Each
 weight's run appends its row to ``benchmarks/results/alp_weight/lam<W>.csv`` (rerunning skips the
 finished ones), and ``benchmarks/results/alp_weight.md`` gets one line per weight: the dev score
 and the last logged value of each loss term, so the ALP term's share of the loss can be read
@@ -16,9 +18,9 @@ import argparse
 import os
 from pathlib import Path
 
-from kdviz.runs import RunFolder
+from kdviz.runs import RunFolder, TeacherFolder
 from kdviz.study import grid, read_rows, run_study
-from reproduce import SUBSETS, fine_tuned_teacher
+from strong_teacher_study import TEACHER, TRANSFER_SET
 
 TASK = "sst2"
 PLAN = grid([TASK], ["alp"], [2], [42])  # the one run each weight repeats
@@ -43,18 +45,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 10.0, 100.0])
     parser.add_argument("--data-dir", default=os.environ.get("KDVIZ_DATA_DIR"))
-    parser.add_argument("--teacher", default="runs/reproduce/teachers/sst2",
-                        help="the study's SST-2 teacher (fine-tuned here when missing)")
+    parser.add_argument("--teacher", type=Path, default=TEACHER, help="the strong-teacher study's teacher folder")
     parser.add_argument("--out", default="benchmarks/results/alp_weight")
     parser.add_argument("--runs", default="runs/alp_weight")
     args = parser.parse_args()
 
-    teacher = fine_tuned_teacher(TASK, Path(args.teacher), args.data_dir, SUBSETS[TASK])
+    if not TeacherFolder(args.teacher).is_finished:
+        raise SystemExit(f"No fine-tuned teacher in {args.teacher}: pass --teacher with a `kdviz finetune` folder "
+                         f"(../shared/teachers/sst2-minilm beside the project).")
     out, runs = Path(args.out), Path(args.runs)
     for weight in args.weights:
-        run_study(PLAN, {TASK: teacher}, out / f"lam{weight:g}.csv",
-                  runs / f"lam{weight:g}", quick=False, data_dir=args.data_dir, train_subset=SUBSETS,
-                  data_seed=42, epochs=3, logging_steps=50, lam=weight)
+        run_study(PLAN, {TASK: str(args.teacher)}, out / f"lam{weight:g}.csv", runs / f"lam{weight:g}",
+                  quick=False, data_dir=args.data_dir, progress=False, train_subset=TRANSFER_SET,
+                  data_seed=42, epochs=3, lam=weight)
         out.with_suffix(".md").write_text(report(args.weights, out, runs))
     print(out.with_suffix(".md").read_text())
 

@@ -18,9 +18,9 @@ import argparse
 import os
 from pathlib import Path
 
-from kdviz.runs import RunFolder, TeacherFolder
+from kdviz.runs import RunFolder
 from kdviz.study import grid, read_rows, run_study
-from strong_teacher_study import TEACHER, TRANSFER_SET
+from strong_teacher_study import TEACHER, TRANSFER_SET, check_teacher
 
 TASK = "sst2"
 PLAN = grid([TASK], ["alp"], [2], [42])  # the one run each weight repeats
@@ -50,9 +50,7 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/alp_weight")
     args = parser.parse_args()
 
-    if not TeacherFolder(args.teacher).is_finished:
-        raise SystemExit(f"No fine-tuned teacher in {args.teacher}: pass --teacher with a `kdviz finetune` folder "
-                         f"(../shared/teachers/sst2-minilm beside the project).")
+    check_teacher(args.teacher)
     out, runs = Path(args.out), Path(args.runs)
     for weight in args.weights:
         run_study(PLAN, {TASK: str(args.teacher)}, out / f"lam{weight:g}.csv", runs / f"lam{weight:g}",

@@ -86,6 +86,13 @@ def report(rows: list[dict], teacher: Path, data_dir: str | None) -> str:
     return "\n".join(parts)
 
 
+def check_teacher(folder: Path) -> None:
+    """Stop with the fix when ``folder`` holds no finished ``kdviz finetune`` teacher."""
+    if not TeacherFolder(folder).is_finished:
+        raise SystemExit(f"No fine-tuned teacher in {folder}: pass --teacher with a `kdviz finetune` folder "
+                         f"(../shared/teachers/sst2-minilm beside the project).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher", type=Path, default=TEACHER)
@@ -99,9 +106,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="print the tables of the runs done, run nothing")
     args = parser.parse_args()
 
-    if not TeacherFolder(args.teacher).is_finished:
-        raise SystemExit(f"No fine-tuned teacher in {args.teacher}: pass --teacher with a `kdviz finetune` folder "
-                         f"(../shared/teachers/sst2-minilm beside the project).")
+    check_teacher(args.teacher)
     csv_path = Path(args.out).with_suffix(".csv")
     if not args.report:
         overrides = {"ig_steps": args.ig_steps} if args.ig_steps else {}

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+import torch
 from safetensors.torch import save_file
 from transformers import TrainerCallback
 
@@ -45,6 +46,10 @@ def main(teacher: str, student: str, data_dir: str, run_dir: str, weights_dir: s
                                       "probe_size": 0, "agreement_size": 0, "logging_steps": 1, **overrides})
     distill(config, callbacks=[SaveObjective(Path(weights_dir))], load_best_model_at_end=False,
             save_strategy="no", eval_strategy="no")
+    if torch.distributed.is_initialized():
+        # a gloo group left up at interpreter exit can abort a rank ("terminate called without an
+        # active exception", seen once under torch 2.11); accelerate's guides end scripts this way
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def main(teacher: str, student: str, data_dir: str, run_dir: str, weights_dir: s
             save_strategy="no", eval_strategy="no")
     if torch.distributed.is_initialized():
         # a gloo group left up at interpreter exit can abort a rank ("terminate called without an
-        # active exception", seen once under torch 2.11); accelerate's guides end scripts this way
+        # active exception", seen once in the minimum-versions job); accelerate's guides end scripts this way
         torch.distributed.destroy_process_group()
 
 

@@ -22,8 +22,8 @@ import transformers
 import kdviz.attribution
 import kdviz.frozen_attribution
 from kdviz.attribution import AttributionSettings
+from kdviz.tasks import TOKENIZED_COLUMNS
 
-CACHE_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
 """The tokenised columns a teacher reads (and the key hashes)."""
 FORMAT = 3
 """The layout of an entry's parts; a new layout gives new keys."""
@@ -44,7 +44,7 @@ def hash_dataset(dataset) -> str:
     as Arrow buffers: a second for MNLI's size, not minutes through Python lists)."""
     digest = hashlib.sha256()
     table = dataset.with_format("arrow")
-    for name in CACHE_COLUMNS:
+    for name in TOKENIZED_COLUMNS:
         if name not in dataset.column_names:
             continue
         values = table[name].combine_chunks()

@@ -24,12 +24,11 @@ from kdviz.probe import Probe
 from kdviz.probe_cache import TeacherProbeCache
 from kdviz.report import write_run_reports
 from kdviz.reporting import check_report_to, log_into_folder
-from kdviz.runs import RunFolder, TeacherInfo, check_output_dir
-from kdviz.tasks import get_task
+from kdviz.run_records import TeacherInfo
+from kdviz.runs import RunFolder, check_output_dir
+from kdviz.tasks import TOKENIZED_COLUMNS, get_task
 from kdviz.teacher_cache import check_padding_side, load_or_build_teacher_cache
 from kdviz.teacher_outputs import TeacherOutputSource
-
-MODEL_COLUMNS = ("input_ids", "token_type_ids", "attention_mask", "label", "idx")
 
 
 def check_tokenizers(teacher_tokenizer, student_tokenizer, teacher, student) -> None:
@@ -172,7 +171,7 @@ def distill(config: DistillConfig, *, resume: bool = False, overwrite: bool = Fa
 
     with args.main_process_first(desc="tokenisation, teacher cache and run folder"):
         encoded = tokenize_glue(data, tokenizer, task, config.max_length)
-        encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded["train"].column_names])
+        encoded = encoded.select_columns([c for c in TOKENIZED_COLUMNS if c in encoded["train"].column_names])
         # before the run folder is replaced: a cache that cannot be built loses nothing already written
         cache = _teacher_cache(config, encoded["train"], tokenizer, teacher.to(args.device), settings,
                                model.objective.teacher_needs, write=main_process, progress=progress)

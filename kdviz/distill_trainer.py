@@ -13,6 +13,7 @@ import math
 import torch
 
 from kdviz.glue_trainer import GlueTrainer
+from kdviz.tasks import MODEL_INPUTS
 from kdviz.teacher_outputs import TeacherOutputSource
 
 
@@ -57,7 +58,7 @@ class DistillationTrainer(GlueTrainer):
             outputs = model(**inputs)
             return (outputs.loss, outputs) if return_outputs else outputs.loss
         labels = inputs["labels"]
-        model_inputs = {k: inputs.get(k) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        model_inputs = {k: inputs.get(k) for k in MODEL_INPUTS}
         teacher = self.teacher_outputs(model_inputs, labels, idx, self.model.objective.teacher_needs)
         output = model(**inputs, teacher_outputs=teacher, epoch=math.floor(self.state.epoch or 0.0),
                        num_epochs=self.args.num_train_epochs)

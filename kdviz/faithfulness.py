@@ -28,7 +28,8 @@ from typing import Mapping
 
 import torch
 
-MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+from kdviz.tasks import MODEL_INPUTS
+
 FRACTION = 0.2
 """The rationale's default share of an example's ordinary tokens."""
 AOPC_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)

@@ -18,9 +18,8 @@ from transformers import DataCollatorWithPadding
 
 from kdviz.attribution import model_inputs
 from kdviz.data import load_glue, tokenize_glue
-from kdviz.distill import MODEL_COLUMNS
 from kdviz.runs import load_run
-from kdviz.tasks import GlueTask, get_task
+from kdviz.tasks import TOKENIZED_COLUMNS, GlueTask, get_task
 
 SUBMISSION_NAMES = {"test_matched": "MNLI-m", "test_mismatched": "MNLI-mm"}
 """GLUE's file names where they are not the task's folder name."""
@@ -60,7 +59,7 @@ def predict_split(model, tokenizer, dataset, task: GlueTask, *, max_length: int,
         ``(idx, outputs)``: the examples' ids (N,) and the model's outputs (N, C), on the CPU.
     """
     encoded = tokenize_glue(dataset, tokenizer, task, max_length)
-    encoded = encoded.select_columns([c for c in MODEL_COLUMNS if c in encoded.column_names])
+    encoded = encoded.select_columns([c for c in TOKENIZED_COLUMNS if c in encoded.column_names])
     loader = DataLoader(encoded, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer))
     device = next(model.parameters()).device
     idx, outputs = [], []

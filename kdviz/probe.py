@@ -22,10 +22,9 @@ from kdviz.cache_key import describe_teacher, hash_model
 from kdviz.data import tokenize_glue
 from kdviz.faithfulness import AOPC_BINS, FRACTION, RANDOM_DRAWS, eraser_curve
 from kdviz.frozen_attribution import frozen_token_scores, predicted_class_signed_scores
-from kdviz.runs import ProbeExample, ProbeScores
-from kdviz.tasks import GlueTask, get_task
+from kdviz.run_records import ProbeExample, ProbeScores
+from kdviz.tasks import MODEL_INPUTS, GlueTask, get_task
 
-INPUT_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
 _TEACHER_RESULTS: dict[str, tuple] = {}
 """What :meth:`Probe.score_teacher` computed, by teacher and probe set: the runs of one process (a
 study, a notebook) that share a teacher and a probe set score it once (its random baseline is the
@@ -79,7 +78,7 @@ class Probe:
         task = get_task(task)
         split = split.select(range(min(size, len(split))))
         encoded = tokenize_glue(split, tokenizer, task, max_length)
-        inputs = tokenizer.pad({k: encoded[k] for k in INPUT_COLUMNS if k in encoded.column_names},
+        inputs = tokenizer.pad({k: encoded[k] for k in MODEL_INPUTS if k in encoded.column_names},
                                return_tensors="pt")
         examples = [ProbeExample(int(row["idx"]), [row[c] for c in task.text_columns], row["label"],
                                  tokenizer.convert_ids_to_tokens(ids))

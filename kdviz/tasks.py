@@ -13,6 +13,11 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+"""What a BERT classifier reads of a tokenized example, for every task (``token_type_ids`` may be absent)."""
+TOKENIZED_COLUMNS = MODEL_INPUTS + ("label", "idx")
+"""The columns a tokenized split keeps: the model's inputs, the gold label and the example's GLUE index."""
+
 
 @dataclass(frozen=True)
 class TsvLayout:

@@ -39,10 +39,11 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding
 
 from kdviz.attribution import AttributionSettings, view_names
-from kdviz.cache_key import CACHE_COLUMNS, cache_key, scores_part
+from kdviz.cache_key import cache_key, scores_part
 from kdviz.cache_store import FIXES, CacheEntry, check_cache_dir, format_size
 from kdviz.frozen_attribution import frozen_token_scores
 from kdviz.loss_terms import CLS_STATES, HIDDEN_STATES, LOGITS, TOKEN_SCORES, ModelOutputs
+from kdviz.tasks import MODEL_INPUTS, TOKENIZED_COLUMNS
 
 KIND = "teacher"
 """The cache folder's subfolder of teacher entries."""
@@ -189,7 +190,7 @@ def _for_storage(states: torch.Tensor, dtype) -> np.ndarray:
 def _fill(arrays: dict[str, np.ndarray], teacher, dataset, tokenizer, plan: _Plan, batch_size: int,
           progress: bool) -> None:
     """One batched pass of the teacher over ``dataset``, writing the plan's parts into ``arrays``."""
-    columns = [c for c in CACHE_COLUMNS if c in dataset.column_names]
+    columns = [c for c in TOKENIZED_COLUMNS if c in dataset.column_names]
     loader = DataLoader(dataset.select_columns(columns), batch_size=batch_size,
                         collate_fn=DataCollatorWithPadding(tokenizer))
     wants_scores = any(part.startswith("scores-") for part in plan.parts)
@@ -198,7 +199,7 @@ def _fill(arrays: dict[str, np.ndarray], teacher, dataset, tokenizer, plan: _Pla
     row = token = 0
     arrays["offsets"][0] = 0
     for batch in tqdm(loader, desc="Teacher outputs (once)", unit="batch", disable=not progress):
-        inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "token_type_ids", "attention_mask")}
+        inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
         mask = batch["attention_mask"].bool()
         if wants_scores:
             result = frozen_token_scores(teacher, inputs, batch.get("labels"), plan.settings,

@@ -22,8 +22,7 @@ from kdviz.attribution import AttributionSettings, signed_token_scores, token_sc
 from kdviz.faithfulness import eraser_scores
 from kdviz.frozen_attribution import attribute, frozen_token_scores
 from kdviz.runs import Run, load_run
-
-INPUT_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
+from kdviz.tasks import MODEL_INPUTS
 
 
 @dataclass
@@ -115,7 +114,7 @@ class LiveAttributionSource:
         encoded = tokenize_glue(dataset, tokenizer, self.task, max_length)
         self.examples = [
             Example([raw[c] for c in self.task.text_columns], raw["label"], tokenizer.convert_ids_to_tokens(row["input_ids"]),
-                    {k: torch.tensor([row[k]]) for k in INPUT_COLUMNS if k in row})
+                    {k: torch.tensor([row[k]]) for k in MODEL_INPUTS if k in row})
             for row, raw in zip(encoded, dataset)]
         self._probabilities = tuple(self._all_probabilities(name) for name in ("teacher", "student"))
         self._cache: dict[tuple, np.ndarray] = {}
@@ -320,7 +319,7 @@ def layer_attention_from_models(teacher, student, projection, tokenizer, dataset
 
     dataset = dataset.select(range(min(max_examples, len(dataset))))
     encoded = tokenize_glue(dataset, tokenizer, task, max_length)
-    batch = DataCollatorWithPadding(tokenizer)([{k: row[k] for k in INPUT_COLUMNS if k in row} for row in encoded])
+    batch = DataCollatorWithPadding(tokenizer)([{k: row[k] for k in MODEL_INPUTS if k in row} for row in encoded])
 
     def hidden_states(model):
         device = next(model.parameters()).device

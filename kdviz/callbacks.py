@@ -5,7 +5,8 @@ from __future__ import annotations
 from transformers import TrainerCallback
 
 from kdviz.probe import Probe
-from kdviz.runs import LayerWeights, RunFolder
+from kdviz.run_records import LayerWeights
+from kdviz.runs import RunFolder
 
 
 class RunHistoryCallback(TrainerCallback):

@@ -31,7 +31,7 @@ import kdviz.frozen_attribution
 import kdviz.probe
 from kdviz.cache_key import code_digest
 from kdviz.cache_store import CacheEntry, CacheFolderError, resolve_cache_dir
-from kdviz.runs import ProbeScores
+from kdviz.run_records import ProbeScores
 
 KIND = "probe"
 """The cache folder's subfolder of probe entries."""

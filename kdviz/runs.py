@@ -47,6 +47,8 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from kdviz.config import DistillConfig
+from kdviz.run_records import (LayerWeights, ProbeExample, ProbeScores, TeacherInfo, append_jsonl, read_json,
+                                read_jsonl, write_json)
 
 METRICS = "metrics.json"
 METRICS_TABLE = "metrics.md"
@@ -78,65 +80,6 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> Path:
             f"--overwrite (overwrite=True) to replace it."
         )
     return path
-
-
-def _write_json(path: Path, value) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2))
-
-
-def _read_json(path: Path, default=None):
-    return json.loads(path.read_text()) if path.is_file() else default
-
-
-def _append_jsonl(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-@dataclass
-class TeacherInfo:
-    """What a run records of its teacher (``teacher.json``)."""
-
-    reference: str
-    label_names: list[str]
-    layers: int
-    hidden_size: int
-
-
-@dataclass
-class ProbeExample:
-    """One dev example of the probe set whose attributions are recorded during training."""
-
-    idx: int
-    text: list[str]
-    label: int | float
-    tokens: list[str]
-
-
-@dataclass
-class ProbeScores:
-    """Token scores (P, V, L) and logits (P, C) of the probe set, on the CPU, and for a classifier the
-    signed scores (P, L): positive towards the predicted class, negative against it."""
-
-    scores: torch.Tensor
-    logits: torch.Tensor
-    signed: torch.Tensor | None = None
-
-
-@dataclass
-class LayerWeights:
-    """The ALP weights (student layers x teacher layers) averaged over one logging window."""
-
-    step: int
-    alpha: list[list[float]]
 
 
 class TrainedFolder:
@@ -172,11 +115,11 @@ class TrainedFolder:
 
     def read_metrics(self) -> dict | None:
         """The training's result (``history``, ``best``...), or None for a folder kdviz did not write."""
-        return _read_json(self.path / METRICS)
+        return read_json(self.path / METRICS)
 
     def write_metrics(self, result: dict, table: str) -> None:
         """Write the result as JSON and its best metrics as a markdown table."""
-        _write_json(self.path / METRICS, result)
+        write_json(self.path / METRICS, result)
         (self.path / METRICS_TABLE).write_text(table)
 
     def metrics_table(self) -> str:
@@ -199,11 +142,11 @@ class TeacherFolder(TrainedFolder):
 
     def write_settings(self, settings: dict) -> None:
         """Record what the fine-tuning was started with (written before training)."""
-        _write_json(self.path / self.SETTINGS, settings)
+        write_json(self.path / self.SETTINGS, settings)
 
     def can_resume(self, settings: dict) -> bool:
         """Whether a cut-off fine-tuning with ``settings`` left a checkpoint here to continue from."""
-        return self._can_resume(_read_json(self.path / self.SETTINGS) == settings)
+        return self._can_resume(read_json(self.path / self.SETTINGS) == settings)
 
 
 class RunFolder(TrainedFolder):
@@ -259,24 +202,24 @@ class RunFolder(TrainedFolder):
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         config.save(self.path / self.CONFIG)
-        _write_json(self.path / self.TEACHER, asdict(teacher))
+        write_json(self.path / self.TEACHER, asdict(teacher))
 
     def append_loss_terms(self, record: dict) -> None:
-        _append_jsonl(self.path / self.LOSS_TERMS, record)
+        append_jsonl(self.path / self.LOSS_TERMS, record)
 
     def append_layer_weights(self, weights: LayerWeights) -> None:
-        _append_jsonl(self.path / self.ALP_WEIGHTS, asdict(weights))
+        append_jsonl(self.path / self.ALP_WEIGHTS, asdict(weights))
 
     def append_agreement(self, record: dict) -> None:
         """One logged step's teacher-student agreement on the probe set (``step``, ``cosine``...)."""
-        _append_jsonl(self.path / self.AGREEMENT, record)
+        append_jsonl(self.path / self.AGREEMENT, record)
 
     def write_agreement_uniform(self, record: dict) -> None:
         """A flat student's agreement with the teacher on the probe set (the curves' floor)."""
-        _write_json(self.path / self.AGREEMENT_UNIFORM, record)
+        write_json(self.path / self.AGREEMENT_UNIFORM, record)
 
     def write_probe(self, examples: list[ProbeExample], teacher: ProbeScores) -> None:
-        _write_json(self.path / self.PROBE, [asdict(example) for example in examples])
+        write_json(self.path / self.PROBE, [asdict(example) for example in examples])
         self._save_scores(self.path / self.PROBE_TEACHER, teacher)
 
     def write_probe_student(self, step: int, scores: ProbeScores) -> None:
@@ -294,7 +237,7 @@ class RunFolder(TrainedFolder):
         for name in (self.LOSS_TERMS, self.ALP_WEIGHTS, self.AGREEMENT):
             path = self.path / name
             if path.is_file():
-                kept = [record for record in _read_jsonl(path) if record["step"] <= step]
+                kept = [record for record in read_jsonl(path) if record["step"] <= step]
                 path.write_text("".join(json.dumps(record) + "\n" for record in kept))
         for logged, file in self._probe_student_files().items():
             if logged > step:
@@ -326,19 +269,19 @@ class RunFolder(TrainedFolder):
         return {int(file.name.removeprefix("step-").removesuffix(".safetensors")): file for file in files}
 
     def loss_terms(self) -> list[dict]:
-        return _read_jsonl(self.path / self.LOSS_TERMS)
+        return read_jsonl(self.path / self.LOSS_TERMS)
 
     def agreement(self) -> list[dict]:
-        return _read_jsonl(self.path / self.AGREEMENT)
+        return read_jsonl(self.path / self.AGREEMENT)
 
     def agreement_uniform(self) -> dict | None:
-        return _read_json(self.path / self.AGREEMENT_UNIFORM)
+        return read_json(self.path / self.AGREEMENT_UNIFORM)
 
     def layer_weights(self) -> list[LayerWeights]:
-        return [LayerWeights(**record) for record in _read_jsonl(self.path / self.ALP_WEIGHTS)]
+        return [LayerWeights(**record) for record in read_jsonl(self.path / self.ALP_WEIGHTS)]
 
     def teacher_info(self) -> TeacherInfo | None:
-        teacher = _read_json(self.path / self.TEACHER)
+        teacher = read_json(self.path / self.TEACHER)
         return TeacherInfo(**teacher) if teacher else None
 
     def load(self) -> "Run":
@@ -355,7 +298,7 @@ class RunFolder(TrainedFolder):
             alp_weights=self.layer_weights(),
             agreement=self.agreement(),
             agreement_uniform=self.agreement_uniform(),
-            probe=[ProbeExample(**example) for example in _read_json(self.path / self.PROBE, [])],
+            probe=[ProbeExample(**example) for example in read_json(self.path / self.PROBE, [])],
             probe_teacher=ProbeScores(**load_file(str(probe_teacher))) if probe_teacher.is_file() else None,
             probe_student={step: ProbeScores(**load_file(str(file)))
                            for step, file in sorted(self._probe_student_files().items())},

@@ -6,7 +6,8 @@ import torch
 from transformers import TrainerState
 
 from kdviz.callbacks import RunHistoryCallback
-from kdviz.runs import LayerWeights, RunFolder
+from kdviz.run_records import LayerWeights
+from kdviz.runs import RunFolder
 
 
 def state(step: int, main: bool) -> TrainerState:

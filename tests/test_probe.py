@@ -13,7 +13,7 @@ from kdviz.frozen_attribution import frozen_token_scores
 from kdviz.cache_store import list_entries
 from kdviz.probe import Probe
 from kdviz.probe_cache import TeacherProbeCache
-from kdviz.runs import ProbeScores
+from kdviz.run_records import ProbeScores
 
 
 def test_probe_holds_the_first_dev_examples_and_scores_them(glue_dir, offline_teacher_dir):

@@ -9,7 +9,8 @@ from kdviz.objective import DistillationObjective
 from kdviz.recipes import preset
 from kdviz.report import (agreement_figure, comparison_table, format_metrics_table, loss_terms_figure,
                           reference_table, write_loss_figure, write_loss_terms_figure, write_run_reports)
-from kdviz.runs import LayerWeights, ProbeExample, ProbeScores, Run, RunFolder, TeacherFolder, TeacherInfo
+from kdviz.run_records import LayerWeights, ProbeExample, ProbeScores, TeacherInfo
+from kdviz.runs import Run, RunFolder, TeacherFolder
 
 
 def test_metrics_table_puts_the_main_metric_first_in_percent():

@@ -5,8 +5,8 @@ import torch
 
 from kdviz.config import DistillConfig
 from kdviz.recipes import preset
-from kdviz.runs import (LayerWeights, OutputExistsError, ProbeExample, ProbeScores, RunFolder, TeacherFolder,
-                        TeacherInfo, check_output_dir, load_run)
+from kdviz.run_records import LayerWeights, ProbeExample, ProbeScores, TeacherInfo
+from kdviz.runs import OutputExistsError, RunFolder, TeacherFolder, check_output_dir, load_run
 
 
 def written_run(path, steps=(2, 4, 6)) -> RunFolder:

@@ -2,10 +2,10 @@
 list|clear``.
 
 Building the parser imports nothing heavy: a command's options are added when that command is parsed
-or its help is shown (:class:`_LazyParser`), and its modules (torch, transformers, datasets) are
+or its help is shown (:class:`LazyParser`), and its modules (torch, transformers, datasets) are
 imported when it runs, so ``kdviz --help`` starts in a fraction of a second. Every command spells
 its options the same way (``--output-dir``, ``--learning-rate``); the older spellings still work for
-a while, with a one-line warning that names the new one (:data:`ALIASES_REMOVED_AFTER`).
+a while, with a one-line warning that names the new one (:data:`kdviz.cli_parsing.ALIASES_REMOVED_AFTER`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from kdviz.cli_parsing import LazyParser, add_older_spelling, boolean
 
 REPORT_TO_HELP = "where training also logs: none (default), all, or transformers' integrations, comma-separated " \
                  "(tensorboard,wandb,mlflow...)"
@@ -138,8 +140,6 @@ def _task_and_path(text: str) -> tuple[str, str]:
     return task, path
 
 
-ALIASES_REMOVED_AFTER = "2027-06-30"
-"""The older option spellings (``--output``, ``--lr``, ``--runs``, ``--bf16``) work until this date."""
 DATA_DIR_HELP = "folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)"
 CACHE_DIR_HELP = "teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)"
 OPTION_GROUPS = {  # distill --help: the DistillConfig fields by what they set
@@ -156,53 +156,6 @@ OPTION_GROUPS = {  # distill --help: the DistillConfig fields by what they set
     "history, logging and output": ("logging_steps", "probe_size", "agreement_size", "report_to",
                                     "keep_checkpoints"),
 }
-
-
-class _LazyParser(argparse.ArgumentParser):
-    """A command's parser whose options are added the first time it parses or shows its help.
-
-    Args:
-        add_options: called with the parser to add its options (it may import what they need).
-    """
-
-    def __init__(self, *args, add_options=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._add_options = add_options
-
-    def _with_options(self) -> None:
-        if self._add_options is not None:
-            add, self._add_options = self._add_options, None
-            add(self)
-
-    def parse_known_args(self, args=None, namespace=None):
-        self._with_options()
-        return super().parse_known_args(args, namespace)
-
-    def format_help(self) -> str:
-        self._with_options()
-        return super().format_help()
-
-    def format_usage(self) -> str:
-        self._with_options()
-        return super().format_usage()
-
-
-class _OlderSpelling(argparse.Action):
-    """An option's older spelling: stores into the new option's destination and says on stderr which
-    option replaces it."""
-
-    def __init__(self, option_strings, dest, new: str, **kwargs):
-        super().__init__(option_strings, dest, **kwargs)
-        self.new = new
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"kdviz: warning: {option_string} is deprecated and will be removed after {ALIASES_REMOVED_AFTER}: "
-              f"use {self.new}.", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def _older_spelling(parser: argparse.ArgumentParser, option: str, new: str, dest: str, **kwargs) -> None:
-    parser.add_argument(option, dest=dest, action=_OlderSpelling, new=new, help=argparse.SUPPRESS, **kwargs)
 
 
 def config_from_arguments(args: argparse.Namespace):
@@ -236,16 +189,8 @@ def _add_precision_arguments(parser: argparse.ArgumentParser, *, with_precision:
     if with_precision:
         parser.add_argument("--precision", choices=PRECISIONS,
                             help="auto (default: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPUs)")
-    _older_spelling(parser, "--bf16", "--precision bf16 (true) or fp32 (false)", "bf16", type=_boolean)
+    add_older_spelling(parser, "--bf16", "--precision bf16 (true) or fp32 (false)", "bf16", type=boolean)
     parser.set_defaults(bf16=None)
-
-
-def _boolean(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -268,7 +213,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
             if kind.startswith("list[int]"):
                 group.add_argument(option, dest=name, type=int, nargs="+", help=help_text)
             elif kind.startswith("bool"):
-                group.add_argument(option, dest=name, type=_boolean, metavar="BOOL", help=help_text)
+                group.add_argument(option, dest=name, type=boolean, metavar="BOOL", help=help_text)
             else:
                 convert = int if kind.startswith("int") else float if kind.startswith("float") else str
                 group.add_argument(option, dest=name, type=convert, choices=choices, help=help_text)
@@ -280,13 +225,13 @@ def _finetune_options(tune: argparse.ArgumentParser) -> None:
     tune.add_argument("--task", required=True, help="GLUE task (kdviz tasks lists them)")
     tune.add_argument("--model", required=True, help="hub id, local folder, or offline-minilm")
     tune.add_argument("--output-dir", help="folder for the model, tokenizer and metrics (required)")
-    _older_spelling(tune, "--output", "--output-dir", "output_dir")
+    add_older_spelling(tune, "--output", "--output-dir", "output_dir")
     tune.add_argument("--data-dir", help=DATA_DIR_HELP)
     tune.add_argument("--train-subset", type=int, help="number of training examples (seeded draw)")
     tune.add_argument("--eval-subset", type=int, help="number of dev examples per dev split")
     tune.add_argument("--epochs", type=float, help="default: the paper's teacher recipe for the task")
     tune.add_argument("--learning-rate", type=float, help="default: the paper's teacher recipe")
-    _older_spelling(tune, "--lr", "--learning-rate", "learning_rate", type=float)
+    add_older_spelling(tune, "--lr", "--learning-rate", "learning_rate", type=float)
     tune.add_argument("--batch-size", type=int, help="default: the paper's teacher recipe")
     tune.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH)
     tune.add_argument("--seed", type=int, default=42)
@@ -311,7 +256,7 @@ def _reproduce_options(again: argparse.ArgumentParser) -> None:
     again.add_argument("--tasks", nargs="+", help="default: every task the paper reports")
     again.add_argument("--seeds", nargs="+", type=int, default=[42])
     again.add_argument("--output-dir", help="folder of teachers, runs and results (default runs/reproduce-PAPER)")
-    _older_spelling(again, "--runs", "--output-dir", "output_dir")
+    add_older_spelling(again, "--runs", "--output-dir", "output_dir")
     again.add_argument("--teacher", nargs="+", metavar="TASK=TEACHER",
                        help="a task's teacher instead of the paper's: fine-tuned folder or model to fine-tune")
     again.add_argument("--student-init", help="the student model instead of the paper's (adkd): hub id or folder")
@@ -366,7 +311,7 @@ COMMANDS = {  # name: (help, options, what runs it)
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``kdviz`` command (each command's options are added on first use)."""
     parser = argparse.ArgumentParser(prog="kdviz", description="Distil BERT models on GLUE and see what it does.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_LazyParser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=LazyParser)
     for name, (help_text, add_options, run) in COMMANDS.items():
         command = commands.add_parser(name, help=help_text, description=help_text, add_options=add_options)
         if run is not None:
@@ -389,6 +334,17 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as error:
         print(f"kdviz {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Close the process group a run under ``torchrun`` opened (Trainer, through accelerate): a gloo
+    group left up at interpreter exit can abort a rank after its results are written ("terminate
+    called without an active exception")."""
+    distributed = sys.modules.get("torch.distributed")  # never imports torch for a command that did not
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import kdviz.cli
+import kdviz.cli_parsing
 from kdviz.cli import _precision, build_parser, config_from_arguments, main
 from kdviz.config import DistillConfig
 
@@ -69,7 +70,7 @@ def test_every_command_spells_its_options_alike_and_the_older_spellings_warn(cap
                                                                                    tune.learning_rate, again.output_dir)
     messages = capsys.readouterr().err.splitlines()
     assert [message.split()[2] for message in messages] == ["--output", "--lr", "--runs"]
-    assert all(message.startswith("kdviz: warning: ") and kdviz.cli.ALIASES_REMOVED_AFTER in message
+    assert all(message.startswith("kdviz: warning: ") and kdviz.cli_parsing.ALIASES_REMOVED_AFTER in message
                and "use --" in message for message in messages)
     assert "--lr" not in build_parser()._subparsers._group_actions[0].choices["finetune"].format_help()
     assert main(["finetune", "--task", "rte", "--model", "m"]) == 2
@@ -100,3 +101,16 @@ def test_the_command_and_the_package_start_without_torch_transformers_or_dataset
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "True"]  # nothing heavy until a name that needs it
+
+
+def test_a_command_closes_the_process_group_its_run_left_open(tmp_path, capsys):
+    import torch.distributed as distributed
+
+    # what Trainer (accelerate) leaves behind in each process of a torchrun run
+    distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        assert main(["tasks"]) == 0
+        assert not distributed.is_initialized()
+    finally:
+        if distributed.is_initialized():
+            distributed.destroy_process_group()

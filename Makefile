@@ -65,7 +65,7 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Colab's own package stack (Python 3.13, its pins in .ci/colab-pins.txt, torch 2.11 from PyPI): kdviz
-# installed from a wheel by the notebooks' install cell, then the core tests and notebook 04.
+# installed from a wheel by the notebooks' install cell, then the core tests and notebooks 01 and 04.
 # The pinned environment is kept outside the clone (~/.cache/kdviz-ci), built once per pin list.
 test-colab-stack: install
 	bash .ci/colab_stack.sh
@@ -90,7 +90,9 @@ $(MIN_VENV)/.installed: pyproject.toml .ci/minimum_versions.py
 test-min-versions: $(MIN_VENV)/.installed
 	@# the versions installed, in the constraints' order (pip freeze appends the rest after a "##" line)
 	$(MIN_VENV)/bin/python -m pip freeze -q -r $(MIN_VENV)/constraints.txt | sed '/^##/,$$d' | paste -sd' '
-	$(MIN_VENV)/bin/python -m pytest tests -m "not slow and not mount_namespace" --ignore=tests/browser -q -p no:cacheprovider
+	@# two single-threaded test processes (-n 2, pytest-xdist): faster than one on 2 cores (.ci/colab_stack.sh)
+	OMP_NUM_THREADS=1 $(MIN_VENV)/bin/python -m pytest tests -m "not slow and not mount_namespace" --ignore=tests/browser -q \
+		-p no:cacheprovider -n 2
 
 test-notebooks: install
 	$(BIN)/python -m pytest notebooks $(NBVAL)

@@ -52,8 +52,12 @@ test test-notebooks: export HF_HUB_DISABLE_PROGRESS_BARS ?= 1
 # 01 and 05 fine-tune their own quick teacher, as a hosted kernel does
 test test-notebooks: export KDVIZ_QUICK_TEACHER ?= $(if $(wildcard $(STRONG_TEACHER)/model.safetensors),$(STRONG_TEACHER))
 
+# The core tests (marked by tests/conftest.py) run first, in two single-threaded processes (pytest-xdist):
+# the tiny models leave torch's threads mostly waiting, so this is faster than one process on 2 cores.
+CORE_TESTS := tests -m core --ignore=tests/browser -q -p no:cacheprovider -n 2
 test: install
-	$(BIN)/python -m pytest tests notebooks $(NBVAL) --durations=10
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(CORE_TESTS)
+	$(BIN)/python -m pytest tests notebooks $(NBVAL) -m "not core" --durations=10
 	$(MAKE) test-min-versions
 	$(MAKE) release-check
 	$(MAKE) docs
@@ -90,9 +94,7 @@ $(MIN_VENV)/.installed: pyproject.toml .ci/minimum_versions.py
 test-min-versions: $(MIN_VENV)/.installed
 	@# the versions installed, in the constraints' order (pip freeze appends the rest after a "##" line)
 	$(MIN_VENV)/bin/python -m pip freeze -q -r $(MIN_VENV)/constraints.txt | sed '/^##/,$$d' | paste -sd' '
-	@# two single-threaded test processes (-n 2, pytest-xdist): faster than one on 2 cores (.ci/colab_stack.sh)
-	OMP_NUM_THREADS=1 $(MIN_VENV)/bin/python -m pytest tests -m "not slow and not mount_namespace" --ignore=tests/browser -q \
-		-p no:cacheprovider -n 2
+	OMP_NUM_THREADS=1 $(MIN_VENV)/bin/python -m pytest $(CORE_TESTS)
 
 test-notebooks: install
 	$(BIN)/python -m pytest notebooks $(NBVAL)

@@ -55,8 +55,7 @@ export KDVIZ_CACHE=$work/cache KDVIZ_QUICK=1 TQDM_DISABLE=1 HF_DATASETS_DISABLE_
     HF_HUB_DISABLE_PROGRESS_BARS=1 MPLBACKEND=Agg
 # two single-threaded test processes: the tiny models leave torch's threads mostly waiting (on 2 cores,
 # 4:10 instead of 5:56 for these tests; two processes of two threads each were slower, 6:54)
-OMP_NUM_THREADS=1 "$work/env/bin/pytest" tests -m "not slow and not mount_namespace" --ignore=tests/browser -q \
-    -p no:cacheprovider -n 2
+OMP_NUM_THREADS=1 "$work/env/bin/pytest" tests -m core --ignore=tests/browser -q -p no:cacheprovider -n 2
 # 01 fine-tunes its own quick teacher and trains KD and AD-KD students, as a hosted kernel does; 04 reads the
 # strong teacher (KDVIZ_QUICK_TEACHER), trains, replays and runs both views live
 mkdir "$work/notebooks" && cp notebooks/01_quickstart.ipynb notebooks/04_inspect_rationales.ipynb \

@@ -24,7 +24,6 @@ import kdviz.frozen_attribution
 from kdviz.attribution import AttributionSettings
 from kdviz.tasks import TOKENIZED_COLUMNS
 
-"""The tokenised columns a teacher reads (and the key hashes)."""
 FORMAT = 3
 """The layout of an entry's parts; a new layout gives new keys."""
 

@@ -10,6 +10,21 @@ from glue_fixtures import write_glue_fixtures
 from helpers import SHARED_GLUE, tiny_bert
 
 
+TESTS = Path(__file__).parent
+NOT_CORE = ("slow", "mount_namespace")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark ``core`` every test of tests/ outside tests/browser that is neither slow nor in a mount
+    namespace: the minimum-versions and Colab-stack jobs run only these (``-m core``), and the main
+    suite runs them in two processes first, then the rest and the notebooks (``-m "not core"``)."""
+    for item in items:
+        path = Path(item.path)
+        if (path.is_relative_to(TESTS) and not path.is_relative_to(TESTS / "browser")
+                and not any(item.get_closest_marker(name) for name in NOT_CORE)):
+            item.add_marker(pytest.mark.core)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_kdviz_cache(tmp_path_factory) -> Path:
     """Every test (and any command it starts) uses a teacher cache folder of the test session's own."""

@@ -55,7 +55,7 @@ def main() -> None:
     for weight in args.weights:
         run_study(PLAN, {TASK: str(args.teacher)}, out / f"lam{weight:g}.csv", runs / f"lam{weight:g}",
                   quick=False, data_dir=args.data_dir, progress=False, train_subset=TRANSFER_SET,
-                  data_seed=42, epochs=3, lam=weight)
+                  data_seed=42, epochs=3, terms={"layer_projection": {"weight": weight}})
         out.with_suffix(".md").write_text(report(args.weights, out, runs))
     print(out.with_suffix(".md").read_text())
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kdviz.agreement import MEASURES
-from kdviz.report import agreement_figure, write_figure
+from kdviz.viz.history_figures import agreement_figure, write_figure
 from kdviz.runs import load_run
 
 

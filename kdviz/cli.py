@@ -15,6 +15,7 @@ import os
 import sys
 
 from kdviz.cli_parsing import LazyParser, add_older_spelling, boolean
+from kdviz.config_options import add_config_arguments, option_values
 
 REPORT_TO_HELP = "where training also logs: none (default), all, or transformers' integrations, comma-separated " \
                  "(tensorboard,wandb,mlflow...)"
@@ -142,36 +143,15 @@ def _task_and_path(text: str) -> tuple[str, str]:
 
 DATA_DIR_HELP = "folder in the original GLUE layout (default $KDVIZ_DATA_DIR, else the hub)"
 CACHE_DIR_HELP = "teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)"
-OPTION_GROUPS = {  # distill --help: the DistillConfig fields by what they set
-    "data, teacher and run folder": ("task", "teacher", "output_dir", "data_dir", "train_subset", "eval_subset",
-                                     "data_seed", "max_length"),
-    "student": ("student_layers", "layer_strategy", "student_layer_indices", "student_init"),
-    "task loss and KD": ("w_ce", "w_kd", "temperature", "anneal_temperature"),
-    "AD-KD: attribution loss": ("beta", "ig_steps", "ig_rule", "ig_step_chunk", "top_k", "views", "attr_distance"),
-    "ALP-KD: layer projection": ("lam", "alp_variant", "alp_representation", "alp_include_embeddings", "alp_overlap",
-                                 "alp_score"),
-    "PKD and CKD": ("w_pkd", "pkd_mapping", "w_ckd"),
-    "teacher cache": ("teacher_cache", "cache_dir"),
-    "training": ("epochs", "batch_size", "learning_rate", "max_grad_norm", "seed", "precision", "best_metric"),
-    "history, logging and output": ("logging_steps", "probe_size", "agreement_size", "report_to",
-                                    "keep_checkpoints"),
-}
-
-
 def config_from_arguments(args: argparse.Namespace):
     """The run's config: the preset's values, then the config file's, then the options given."""
-    import dataclasses
+    from kdviz.config import DistillConfig, merge_config_values, preset, read_config_values
 
-    from kdviz.config import DistillConfig, preset, read_config_values
-
-    values = preset(args.preset) if args.preset else {}
-    if args.config:
-        values.update(read_config_values(args.config))
+    given = option_values(args)
     if args.bf16 is not None:
-        values["precision"] = _precision(args)
-    fields = {field.name for field in dataclasses.fields(DistillConfig)}
-    values.update({name: value for name, value in vars(args).items() if name in fields and value is not None})
-    return DistillConfig.from_dict(values)
+        given["precision"] = _precision(args)
+    return DistillConfig.from_dict(merge_config_values(preset(args.preset) if args.preset else {},
+                                                       read_config_values(args.config) if args.config else {}, given))
 
 
 def _precision(args: argparse.Namespace) -> str:
@@ -191,32 +171,6 @@ def _add_precision_arguments(parser: argparse.ArgumentParser, *, with_precision:
                             help="auto (default: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPUs)")
     add_older_spelling(parser, "--bf16", "--precision bf16 (true) or fp32 (false)", "bf16", type=boolean)
     parser.set_defaults(bf16=None)
-
-
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per DistillConfig field (``--w-kd 0.8``) in :data:`OPTION_GROUPS`, with its allowed values;
-    unset options leave the preset's value."""
-    import dataclasses
-
-    from kdviz.config import DistillConfig
-
-    fields = {field.name: field for field in dataclasses.fields(DistillConfig)}
-    ungrouped = set(fields) - {name for names in OPTION_GROUPS.values() for name in names}
-    if ungrouped:
-        raise RuntimeError(f"DistillConfig fields without an option group in kdviz.cli.OPTION_GROUPS: {ungrouped}")
-    for title, names in OPTION_GROUPS.items():
-        group = parser.add_argument_group(title)
-        for name in names:
-            field = fields[name]
-            option, kind = "--" + name.replace("_", "-"), str(field.type)
-            help_text, choices = field.metadata.get("help", ""), field.metadata.get("choices")
-            if kind.startswith("list[int]"):
-                group.add_argument(option, dest=name, type=int, nargs="+", help=help_text)
-            elif kind.startswith("bool"):
-                group.add_argument(option, dest=name, type=boolean, metavar="BOOL", help=help_text)
-            else:
-                convert = int if kind.startswith("int") else float if kind.startswith("float") else str
-                group.add_argument(option, dest=name, type=convert, choices=choices, help=help_text)
 
 
 def _finetune_options(tune: argparse.ArgumentParser) -> None:
@@ -247,7 +201,7 @@ def _distill_options(distil: argparse.ArgumentParser) -> None:
     distil.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     distil.add_argument("--overwrite", action="store_true", help="replace a non-empty run folder")
     distil.add_argument("--list-presets", action="store_true", help="print the presets and stop")
-    _add_config_arguments(distil)  # --precision among them
+    add_config_arguments(distil)  # --precision among them
     _add_precision_arguments(distil, with_precision=False)
 
 

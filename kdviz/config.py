@@ -4,44 +4,58 @@ A config comes from a preset (``METHOD/TASK``, :mod:`kdviz.recipes`), a YAML or 
 command-line options, in that order of precedence (``kdviz distill``). Every field is checked for
 its type and range as soon as the config is built, so a wrong value (``epochs: three``,
 ``epochs: 0``) stops before any data or model is loaded, naming the field and the fix.
+
+The loss terms' settings live in one block, each term's options owned by the term
+(:mod:`kdviz.loss_terms`)::
+
+    terms:
+      kd: {weight: 0.5, temperature: 2.0}
+      attribution: {weight: 1.0}
+    plugins: [my_terms.py]       # modules or files that register terms of a user's own
+
+The flat fields of kdviz 0.x (``w_kd``, ``temperature``, ``beta``, ``lam``, ``alp_variant``...) are
+still read, with a FutureWarning, until :data:`LEGACY_FIELDS_REMOVED_AFTER`: older config files,
+presets and run folders keep working.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import types
-import typing
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from kdviz.attribution import RULES, AttributionSettings, default_views
-from kdviz.layer_baselines import PKD_MAPPINGS
-from kdviz.loss_terms import TERMS, active_term_names
-from kdviz.losses import ATTRIBUTION_DISTANCES
+from kdviz.loss_terms import TERMS, TermOptions
 from kdviz.models import STRATEGIES
+from kdviz.plugins import load_plugins, resolve_plugin_paths
 from kdviz.precision import PRECISIONS, precision_from_bf16
-from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS
 from kdviz.recipes import preset, preset_names, scale  # noqa: F401  (preset, preset_names: the documented imports)
 from kdviz.reporting import report_to_names
 from kdviz.tasks import get_task
+from kdviz.typed_fields import check_fields, option as _field
 
 VIEWS = ("auto", "gold", "classes")
-
-
-def _field(default, help: str, *, choices=None, minimum=None, above=None):
-    """A config field with its help text and the range its values must lie in."""
-    return field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum, "above": above})
+LEGACY_FIELDS_REMOVED_AFTER = "2027-06-30"
+"""The flat loss-term fields of kdviz 0.x are read (with a FutureWarning) until this date."""
+LEGACY_FIELDS = ("w_ce", "w_kd", "temperature", "anneal_temperature", "beta", "attr_distance", "lam", "alp_variant",
+                 "alp_representation", "alp_include_embeddings", "alp_overlap", "alp_score", "w_pkd", "pkd_mapping",
+                 "w_ckd")
+"""The flat fields of kdviz 0.x; each built-in term's ``legacy_fields`` says which option each one became."""
 
 
 @dataclass
 class DistillConfig:
     """Everything that defines a distillation run.
 
-    Loss: w_ce*CE + w_kd*KD(T) + beta*attribution + lam*ALP + w_pkd*PKD + w_ckd*CKD (a weight of 0 turns
-    a term off; :mod:`kdviz.loss_terms`).
+    Loss: the sum over the terms that are on of ``terms.<name>.weight * term`` (CE, KD(T), AD-KD's
+    attribution loss, ALP's layer projection, PKD, CKD and any registered term; a weight of 0 turns a
+    term off; :mod:`kdviz.loss_terms`).
 
     Raises:
         ValueError: when built with a value of the wrong type or out of range, naming the field.
@@ -57,32 +71,19 @@ class DistillConfig:
     student_layer_indices: list[int] | None = _field(None, "explicit teacher layers")
     student_init: str = _field("teacher", "'teacher' (copy its layers) or a pre-trained model: hub id or folder")
 
-    w_ce: float = _field(1.0, "weight of the cross-entropy (1 - alpha)", minimum=0)
-    w_kd: float = _field(0.0, "weight of the KD loss (alpha)", minimum=0)
-    temperature: float = _field(1.0, "KD temperature T", above=0)
-    anneal_temperature: bool = _field(False, "anneal T linearly to 1")
+    terms: dict = _field(default_factory=dict, help="each loss term's options by name, e.g. {kd: {weight: 0.5, "
+                         "temperature: 2}}; a term left out keeps its defaults (ce: weight 1, every other term off)")
+    plugins: list[str] = _field(default_factory=list, help="modules or .py files that register loss terms of "
+                                "your own (imported before the terms are read)")
 
-    beta: float = _field(0.0, "weight of the attribution loss (0 = off)", minimum=0)
     ig_steps: int = _field(1, "IG steps m", minimum=1)
     ig_rule: str = _field("right", "Riemann rule", choices=RULES)
     ig_step_chunk: int | None = _field(None, "IG steps per pass (default all; bounds memory)", minimum=1)
     top_k: int = _field(768, "teacher hidden dims kept (>= hidden: all)", minimum=1)
     views: str = _field("auto", "auto, gold or classes", choices=VIEWS)
-    attr_distance: str = _field("mse", "mse, l1 or smooth_l1", choices=ATTRIBUTION_DISTANCES)
     teacher_cache: bool = _field(
         True, "compute the teacher's outputs (training and probe sets) once and read them from the cache")
     cache_dir: str | None = _field(None, "teacher cache folder (default $KDVIZ_CACHE, else ~/.cache/kdviz)")
-
-    lam: float = _field(0.0, "weight of the layer-projection loss (0 = off)", minimum=0)
-    alp_variant: str = _field("alp", "alp, alp-no, alp-po, skip, last", choices=VARIANTS)
-    alp_representation: str = _field("cls", "cls or tokens", choices=REPRESENTATIONS)
-    alp_include_embeddings: bool = _field(False, "match layer 0 too")
-    alp_overlap: int = _field(1, "alp-po overlap", minimum=0)
-    alp_score: str = _field("sqrt_h", "dot product / sqrt(H) or unscaled (the paper's form)", choices=SCORES)
-
-    w_pkd: float = _field(0.0, "weight of PKD's normalised [CLS] loss (beta in the PKD paper; 0 = off)", minimum=0)
-    pkd_mapping: str = _field("skip", "PKD's layer pairs: skip or last", choices=PKD_MAPPINGS)
-    w_ckd: float = _field(0.0, "weight of CKD's bucket loss (0 = off)", minimum=0)
 
     epochs: float = _field(3.0, "training epochs", above=0)
     batch_size: int = _field(32, "per-device batch size", minimum=1)
@@ -107,11 +108,9 @@ class DistillConfig:
     max_grad_norm: float = _field(1.0, "gradient clipping", above=0)
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for spec in dataclasses.fields(self):
-            value = _checked_type(spec.name, getattr(self, spec.name), hints[spec.name])
-            _check_range(spec.name, value, spec.metadata)
-            setattr(self, spec.name, value)
+        check_fields(self)
+        load_plugins(self.plugins)
+        self.terms = term_options(self.terms)
         task = get_task(self.task)
         self.task = task.name
         report_to_names(self.report_to)
@@ -135,7 +134,14 @@ class DistillConfig:
     @property
     def method_terms(self) -> list[str]:
         """The names of the loss terms that are on (a weight above zero), in the objective's order."""
-        return active_term_names(self)
+        return [name for name, options in self.terms.items() if options.weight > 0]
+
+    def __getattr__(self, name: str):
+        if name in LEGACY_FIELDS:  # kdviz 0.x's flat fields, read from the terms they moved to
+            term, option = _legacy_targets()[name]
+            _warn_legacy([name])
+            return getattr(self.terms[term], option)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def attribution_settings(self, num_labels: int) -> AttributionSettings:
         """The teacher's attribution settings of this run (``views="auto"`` resolved for the task).
@@ -156,12 +162,16 @@ class DistillConfig:
         if not self.teacher and set(self.method_terms) - {"ce"}:
             raise ValueError("A distillation run needs a teacher: --teacher DIR (a fine-tuned classifier folder).")
         if not self.method_terms:
-            weights = ", ".join(term.weight_field for term in TERMS.values())
-            raise ValueError(f"Every loss weight is zero: set one of {weights}.")
+            raise ValueError(f"Every loss term's weight is zero: turn one on, e.g. terms: {{ce: {{weight: 1.0}}}} "
+                             f"(the terms: {', '.join(self.terms)}).")
         return self
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config's values; ``terms`` holds the terms that are on or set away from their defaults."""
+        values = dataclasses.asdict(self)
+        values["terms"] = {name: values["terms"][name] for name, options in self.terms.items()
+                           if options.weight > 0 or options != type(options)()}
+        return values
 
     def save(self, path: str | Path) -> None:
         """Write the config as YAML (``.yaml``/``.yml``) or JSON."""
@@ -181,14 +191,14 @@ class DistillConfig:
         if "bf16" in values:
             values.setdefault("precision", precision_from_bf16(values.pop("bf16")))
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - known - set(LEGACY_FIELDS))
         if unknown:
             raise ValueError(f"Unknown config field(s) {unknown}; valid fields: {sorted(known)}.")
-        return cls(**values)
+        return cls(**merge_config_values(values))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "DistillConfig":
-        """Read a YAML or JSON config file."""
+        """Read a YAML or JSON config file (its ``plugins`` files relative to the file's folder)."""
         return cls.from_dict(read_config_values(path))
 
     @classmethod
@@ -204,11 +214,108 @@ class DistillConfig:
             A config checked by :meth:`validate`.
         """
         size = scale(quick)
-        values = {**(preset(name) if isinstance(name, str) else name), "logging_steps": size.logging_steps}
+        scaled = {"logging_steps": size.logging_steps}
         if size.is_quick:
-            values.update(train_subset=size.train_subset, eval_subset=size.eval_subset, epochs=size.student_epochs)
-        values.update(overrides)
+            scaled.update(train_subset=size.train_subset, eval_subset=size.eval_subset, epochs=size.student_epochs)
+        values = merge_config_values(preset(name) if isinstance(name, str) else name, scaled, overrides)
         return cls.from_dict(values).validate()
+
+
+def merge_config_values(*layers: Mapping) -> dict:
+    """Config values from several sources, later ones first (preset, file, options): plain fields are
+    replaced; the ``terms`` blocks are merged term by term and option by option, after any flat field
+    of kdviz 0.x in a layer has been moved into its block (with a FutureWarning).
+
+    Args:
+        *layers: mappings of config fields, lowest precedence first.
+
+    Returns:
+        One mapping of config fields.
+    """
+    merged: dict = {}
+    for layer in layers:
+        layer = dict(layer)
+        legacy = {name: layer.pop(name) for name in LEGACY_FIELDS if layer.get(name) is not None}
+        terms = terms_with_legacy_fields(layer.pop("terms", None) or {}, legacy)
+        merged.update(layer)
+        for name, options in terms.items():
+            merged.setdefault("terms", {})[name] = {**merged.get("terms", {}).get(name, {}), **options}
+    return merged
+
+
+def terms_with_legacy_fields(terms: Mapping, legacy: Mapping) -> dict[str, dict]:
+    """A ``terms`` block (options as mappings) with kdviz 0.x's flat fields moved into it.
+
+    Raises:
+        ValueError: a flat field and the block set one option to two values.
+    """
+    block = {name: dataclasses.asdict(values) if isinstance(values, TermOptions) else values
+             for name, values in dict(terms).items()}
+    if legacy:
+        _warn_legacy(list(legacy))
+    for field_name, value in legacy.items():
+        term, option = _legacy_targets()[field_name]
+        if not isinstance(block.get(term, {}), Mapping):
+            continue  # term_options names the bad block
+        options = block[term] = dict(block.get(term, {}))
+        if option in options and options[option] != value:
+            raise ValueError(f"{field_name}={value!r} and terms.{term}.{option}={options[option]!r} disagree: "
+                             f"keep terms.{term}.{option} only.")
+        options[option] = value
+    return block
+
+
+def term_options(terms: Mapping) -> dict[str, TermOptions]:
+    """Every registered term's checked options, from a ``terms`` block (a term left out keeps its defaults).
+
+    Raises:
+        ValueError: an unknown term or option, a block that is not a mapping, or a value of the wrong
+            type or out of range (naming ``terms.<term>.<option>``).
+    """
+    unknown = sorted(set(terms) - set(TERMS))
+    if unknown:
+        raise ValueError(f"Unknown loss term(s) {unknown} in terms: the registered ones are {list(TERMS)}. A term "
+                         f"of your own is registered by a module or .py file listed in plugins.")
+    resolved = {}
+    for name, term in TERMS.items():
+        values = terms.get(name) or {}
+        if isinstance(values, TermOptions):
+            values = dataclasses.asdict(values)
+        if not isinstance(values, Mapping):
+            raise ValueError(f"terms.{name} must be a mapping of option: value, e.g. terms: {{{name}: {{weight: 0.5}}}}; "
+                             f"got {values!r}.")
+        allowed = [spec.name for spec in dataclasses.fields(term.options)]
+        wrong = sorted(set(values) - set(allowed))
+        if wrong:
+            raise ValueError(f"Unknown option(s) {wrong} of loss term {name!r}: its options are {allowed}.")
+        resolved[name] = term.options(**values).checked(name)
+    return resolved
+
+
+def _legacy_targets() -> dict[str, tuple[str, str]]:
+    """kdviz 0.x's flat field -> (term, option), from the terms' ``legacy_fields``."""
+    return {field_name: (name, option) for name, term in TERMS.items()
+            for field_name, option in term.legacy_fields.items()}
+
+
+def _warn_legacy(names: list[str]) -> None:
+    moved = ", ".join(f"{name} -> terms.{'.'.join(_legacy_targets()[name])}" for name in names)
+    warnings.warn(f"The flat loss-term fields are deprecated and read until {LEGACY_FIELDS_REMOVED_AFTER}: "
+                  f"{moved}.", FutureWarning, stacklevel=4)
+
+
+def _accept_legacy_keywords(init):
+    """``DistillConfig(beta=1.0)``, kdviz 0.x's flat keywords, moved into ``terms`` (with a FutureWarning)."""
+    @functools.wraps(init)
+    def accepting(self, *args, **values):
+        legacy = {name: values.pop(name) for name in LEGACY_FIELDS if name in values}
+        if legacy:
+            values["terms"] = terms_with_legacy_fields(values.get("terms") or {}, legacy)
+        init(self, *args, **values)
+    return accepting
+
+
+DistillConfig.__init__ = _accept_legacy_keywords(DistillConfig.__init__)
 
 
 def read_config_values(path: str | Path) -> dict:
@@ -224,57 +331,6 @@ def read_config_values(path: str | Path) -> dict:
     values = (yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)) or {}
     if not isinstance(values, dict):
         raise ValueError(f"Config file {str(path)!r} must hold a mapping of field: value, not a {type(values).__name__}.")
+    if isinstance(values.get("plugins"), list):
+        values["plugins"] = resolve_plugin_paths(values["plugins"], path.parent)
     return values
-
-
-_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
-
-
-def _fits(value, kind) -> bool:
-    if typing.get_origin(kind) is list:
-        return isinstance(value, (list, tuple)) and all(_fits(item, typing.get_args(kind)[0]) for item in value)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-
-
-def _coerced(value, kind):
-    if typing.get_origin(kind) is list:
-        return [_coerced(item, typing.get_args(kind)[0]) for item in value]
-    return float(value) if kind is float else value
-
-
-def _described(kind) -> str:
-    if typing.get_origin(kind) is list:
-        return {int: "a list of whole numbers", str: "a list of names"}[typing.get_args(kind)[0]]
-    return _KINDS[kind]
-
-
-def _checked_type(name: str, value, annotation):
-    """``value`` if it fits ``annotation`` (ints widened to floats), else a ValueError naming the field."""
-    allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    if value is None and type(None) in allowed:
-        return None
-    kinds = [kind for kind in allowed if kind is not type(None)]
-    for kind in kinds:
-        if _fits(value, kind):
-            return _coerced(value, kind)
-    optional = " (or null)" if type(None) in allowed else ""
-    raise ValueError(f"Config field {name}={value!r} has the wrong type: give "
-                     f"{' or '.join(_described(kind) for kind in kinds)}{optional}, e.g. {name}: {_example(kinds[0])}.")
-
-
-def _example(kind) -> str:
-    return {bool: "true", int: "3", float: "0.5", str: "a name"}.get(kind, "[0, 5]")
-
-
-def _check_range(name: str, value, metadata) -> None:
-    if value is None:
-        return
-    choices, minimum, above = metadata.get("choices"), metadata.get("minimum"), metadata.get("above")
-    if choices is not None and value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {list(choices)}.")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value!r} is out of range: it must be {minimum} or more.")
-    if above is not None and value <= above:
-        raise ValueError(f"{name}={value!r} is out of range: it must be above {above}.")

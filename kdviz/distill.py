@@ -17,6 +17,7 @@ from kdviz.config import DistillConfig
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.distill_trainer import DistillationTrainer
 from kdviz.glue_trainer import glue_trainer_inputs, run_summary, without_progress_output
+from kdviz.loss_terms import TOKEN_SCORES, student_needs
 from kdviz.models import attention_for, build_student, load_classifier, load_teacher
 from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.precision import precision_arguments
@@ -61,9 +62,9 @@ def check_max_length(max_length: int, **models) -> None:
 
 
 def make_student(config: DistillConfig, teacher, teacher_tokenizer):
-    """The student (eager attention only when its attributions are trained) and its tokenizer:
+    """The student (eager attention only when a term trains its attributions) and its tokenizer:
     teacher layers copied, or a separate pre-trained model."""
-    attention = attention_for(double_backward=config.beta > 0)
+    attention = attention_for(double_backward=TOKEN_SCORES in student_needs(config.method_terms))
     if config.student_init == "teacher":
         layers = config.student_layer_indices
         student = build_student(teacher, None if layers else config.student_layers,

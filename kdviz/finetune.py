@@ -20,7 +20,8 @@ from kdviz.glue_trainer import GlueTrainer, glue_trainer_inputs, run_summary, wi
 from kdviz.models import is_finetuned, load_classifier
 from kdviz.precision import precision_arguments
 from kdviz.recipes import TEACHER_RECIPES, scale
-from kdviz.report import format_metrics_table, write_loss_figure
+from kdviz.report import format_metrics_table
+from kdviz.viz.history_figures import write_loss_figure
 from kdviz.reporting import check_report_to, log_into_folder
 from kdviz.runs import TeacherFolder, check_output_dir
 from kdviz.tasks import GlueTask, get_task

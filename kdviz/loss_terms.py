@@ -1,27 +1,30 @@
-"""The training objective's terms: each one named, weighted by a config field, and saying what it needs.
+"""The training objective's terms: each one named, with its own options, and saying what it needs.
 
-A term declares what it reads from the teacher (``teacher_needs``) and from the student
-(``student_needs``): logits, token scores (AD-KD's normalised attributions), the [CLS] vector of
-every layer (``CLS_STATES``) or every token's hidden states (``HIDDEN_STATES``). The
+A term owns its settings: a small dataclass of options (:class:`TermOptions`: its ``weight`` and its
+own hyperparameters), which a config sets as ``terms: {kd: {weight: 0.5, temperature: 2}}`` and
+checks when it is built. A term declares what it reads from the teacher (``teacher_needs``) and from
+the student (``student_needs``): logits, token scores (AD-KD's normalised attributions), the [CLS]
+vector of every layer (``CLS_STATES``) or every token's hidden states (``HIDDEN_STATES``). The
 trainer asks the teacher for exactly the union of what the active terms need, and the student runs
-its attribution pass only when a term needs its token scores. Adding a term is one class here,
-registered with :func:`register_term`, and one entry in :data:`kdviz.recipes.METHOD_PRESETS`;
-nothing else changes (the torchdistill pattern).
+its attribution pass (with an attention implementation that allows a double backward) only when a
+term needs its token scores. Adding a term is one class registered with :func:`register_term`, in
+kdviz or in a user's module named in a config's ``plugins`` (the torchdistill pattern).
 
-    total = sum over active terms of  weight * term      (weight = the term's config field, > 0)
+    total = sum over active terms of  weight * term      (weight = terms.<name>.weight, > 0)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Iterable
 
 import torch
 from torch import nn
 
-from kdviz.layer_baselines import CombinatorialDistillation, PatientDistillation
-from kdviz.losses import annealed_temperature, attribution_loss, kd_loss, task_loss
-from kdviz.projection import LayerProjection
+from kdviz.layer_baselines import PKD_MAPPINGS, CombinatorialDistillation, PatientDistillation
+from kdviz.losses import ATTRIBUTION_DISTANCES, annealed_temperature, attribution_loss, kd_loss, task_loss
+from kdviz.projection import REPRESENTATIONS, SCORES, VARIANTS, LayerProjection
+from kdviz.typed_fields import check_fields, option
 
 LOGITS, TOKEN_SCORES, CLS_STATES, HIDDEN_STATES = "logits", "token_scores", "cls_states", "hidden_states"
 
@@ -73,25 +76,45 @@ class TermOutput:
     records: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+@dataclass
+class TermOptions:
+    """A term's settings in a config (``terms: {<name>: {weight: ..., ...}}``): its weight, and in a
+    subclass its own hyperparameters, each an :func:`kdviz.typed_fields.option` checked when built.
+
+    Attributes:
+        weight: the term's weight in the objective (0: off).
+    """
+
+    weight: float = option(0.0, "weight in the objective (0 = off)", minimum=0)
+
+    def checked(self, term: str) -> "TermOptions":
+        """These options with every field checked (errors name ``terms.<term>.<field>``)."""
+        check_fields(self, f"terms.{term}.")
+        return self
+
+
 class LossTerm(nn.Module):
     """One named term of the objective. Subclasses set the class attributes and :meth:`forward`.
 
     Attributes:
-        name: the term's name in logs (``loss_<name>``).
-        weight_field: the :class:`~kdviz.config.DistillConfig` field that holds its weight.
+        name: the term's name in configs (``terms: {<name>: ...}``) and logs (``loss_<name>``).
+        options: its :class:`TermOptions` dataclass (the weight and its own hyperparameters).
+        legacy_fields: the flat :class:`~kdviz.config.DistillConfig` fields of kdviz 0.x that set its
+            options (field -> option), still read with a deprecation warning.
         teacher_needs: what it reads from the teacher (``LOGITS``, ``TOKEN_SCORES``, ``CLS_STATES``,
             ``HIDDEN_STATES``).
         student_needs: what it reads from the student beyond its logits.
     """
 
     name: ClassVar[str]
-    weight_field: ClassVar[str]
+    options: ClassVar[type[TermOptions]] = TermOptions
+    legacy_fields: ClassVar[dict[str, str]] = {}
     teacher_needs: ClassVar[frozenset[str]] = frozenset()
     student_needs: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
-    def from_config(cls, config, student_config, teacher_config) -> "LossTerm":
-        """Build the term for a run (``config``) and its models' Hugging Face configs."""
+    def from_options(cls, options: TermOptions, student_config, teacher_config) -> "LossTerm":
+        """Build the term from its options and the models' Hugging Face configs."""
         return cls()
 
     def forward(self, student: ModelOutputs, teacher: ModelOutputs, context: LossContext) -> TermOutput:
@@ -103,21 +126,63 @@ TERMS: dict[str, type[LossTerm]] = {}
 
 
 def register_term(term: type[LossTerm]) -> type[LossTerm]:
-    """Class decorator: make a term available to every run whose config gives it a weight."""
+    """Class decorator: make a term available to every config that gives it a weight.
+
+    Raises:
+        ValueError: another class already registered under the term's name, or options that are not a
+            :class:`TermOptions` dataclass.
+    """
+    known = TERMS.get(term.name)
+    if known is not None and known.__qualname__ != term.__qualname__:
+        raise ValueError(f"Two loss terms are called {term.name!r} ({known.__module__}.{known.__qualname__} and "
+                         f"{term.__module__}.{term.__qualname__}): give the new one another name.")
+    if not (isinstance(term.options, type) and issubclass(term.options, TermOptions)):
+        raise ValueError(f"{term.__qualname__}.options must be a TermOptions dataclass, got {term.options!r}.")
     TERMS[term.name] = term
     return term
 
 
-def active_term_names(config) -> list[str]:
-    """The names of the terms a config turns on (weight above zero)."""
-    return [name for name, term in TERMS.items() if getattr(config, term.weight_field)]
+def student_needs(names: Iterable[str]) -> frozenset[str]:
+    """What the named terms read from the student beyond its logits (before any term is built: the
+    student's attention implementation depends on it)."""
+    return frozenset().union(*(TERMS[name].student_needs for name in names))
+
+
+@dataclass
+class TaskOptions(TermOptions):
+    weight: float = option(1.0, "weight of the cross-entropy (1 - alpha; 0 = off)", minimum=0)
+
+
+@dataclass
+class KnowledgeDistillationOptions(TermOptions):
+    temperature: float = option(1.0, "KD temperature T", above=0)
+    anneal: bool = option(False, "anneal T linearly to 1 over the epochs")
+
+
+@dataclass
+class AttributionOptions(TermOptions):
+    distance: str = option("mse", "distance between normalised attributions", choices=ATTRIBUTION_DISTANCES)
+
+
+@dataclass
+class LayerProjectionOptions(TermOptions):
+    variant: str = option("alp", "alp, alp-no, alp-po, skip or last", choices=VARIANTS)
+    representation: str = option("cls", "[CLS] vectors or every token's", choices=REPRESENTATIONS)
+    include_embeddings: bool = option(False, "match layer 0 (the embeddings) too")
+    overlap: int = option(1, "alp-po overlap", minimum=0)
+    score: str = option("sqrt_h", "dot product / sqrt(H) or unscaled (the paper's form)", choices=SCORES)
+
+
+@dataclass
+class PatientOptions(TermOptions):
+    mapping: str = option("skip", "PKD's layer pairs: skip or last", choices=PKD_MAPPINGS)
 
 
 @register_term
 class TaskTerm(LossTerm):
     """Cross-entropy on the gold labels (MSE for STS-B)."""
 
-    name, weight_field = "ce", "w_ce"
+    name, options, legacy_fields = "ce", TaskOptions, {"w_ce": "weight"}
 
     def forward(self, student, teacher, context):
         return TermOutput(task_loss(student.logits, context.labels))
@@ -132,7 +197,8 @@ class KnowledgeDistillationTerm(LossTerm):
         anneal: anneal T from T in the first epoch to 1 in the last.
     """
 
-    name, weight_field = "kd", "w_kd"
+    name, options = "kd", KnowledgeDistillationOptions
+    legacy_fields = {"w_kd": "weight", "temperature": "temperature", "anneal_temperature": "anneal"}
     teacher_needs = frozenset({LOGITS})
 
     def __init__(self, temperature: float = 1.0, anneal: bool = False):
@@ -140,8 +206,8 @@ class KnowledgeDistillationTerm(LossTerm):
         self.temperature, self.anneal = float(temperature), anneal
 
     @classmethod
-    def from_config(cls, config, student_config, teacher_config):
-        return cls(config.temperature, config.anneal_temperature)
+    def from_options(cls, options, student_config, teacher_config):
+        return cls(options.temperature, options.anneal)
 
     def forward(self, student, teacher, context):
         temperature = annealed_temperature(self.temperature, context.epoch, context.num_epochs) if self.anneal \
@@ -158,7 +224,7 @@ class AttributionTerm(LossTerm):
         distance: ``"mse"`` (the paper), ``"l1"`` or ``"smooth_l1"``.
     """
 
-    name, weight_field = "attribution", "beta"
+    name, options, legacy_fields = "attribution", AttributionOptions, {"beta": "weight", "attr_distance": "distance"}
     teacher_needs = frozenset({TOKEN_SCORES})
     student_needs = frozenset({TOKEN_SCORES})
 
@@ -167,8 +233,8 @@ class AttributionTerm(LossTerm):
         self.distance = distance
 
     @classmethod
-    def from_config(cls, config, student_config, teacher_config):
-        return cls(config.attr_distance)
+    def from_options(cls, options, student_config, teacher_config):
+        return cls(options.distance)
 
     def forward(self, student, teacher, context):
         return TermOutput(attribution_loss(teacher.token_scores, student.token_scores, self.distance))
@@ -184,7 +250,9 @@ class LayerProjectionTerm(LossTerm):
     ``alp_top2_gap`` (the largest weight minus the second largest, likewise).
     """
 
-    name, weight_field = "layer_projection", "lam"
+    name, options = "layer_projection", LayerProjectionOptions
+    legacy_fields = {"lam": "weight", "alp_variant": "variant", "alp_representation": "representation",
+                     "alp_include_embeddings": "include_embeddings", "alp_overlap": "overlap", "alp_score": "score"}
     student_needs = frozenset({HIDDEN_STATES})
 
     def __init__(self, projection: LayerProjection):
@@ -197,11 +265,11 @@ class LayerProjectionTerm(LossTerm):
         return frozenset({CLS_STATES if self.projection.representation == "cls" else HIDDEN_STATES})
 
     @classmethod
-    def from_config(cls, config, student_config, teacher_config):
+    def from_options(cls, options, student_config, teacher_config):
         return cls(LayerProjection(
             student_config.num_hidden_layers, teacher_config.num_hidden_layers, student_config.hidden_size,
-            teacher_config.hidden_size, variant=config.alp_variant, representation=config.alp_representation,
-            include_embeddings=config.alp_include_embeddings, overlap=config.alp_overlap, score=config.alp_score))
+            teacher_config.hidden_size, variant=options.variant, representation=options.representation,
+            include_embeddings=options.include_embeddings, overlap=options.overlap, score=options.score))
 
     def forward(self, student, teacher, context):
         out = self.projection(student.hidden_states, teacher.hidden_states, context.attention_mask)
@@ -249,12 +317,12 @@ class PatientDistillationTerm(LayerMatchingTerm):
     """PKD as published: normalised [CLS] vectors of the student's M - 1 intermediate layers matched to
     the teacher's ``skip`` or ``last`` layers (see :class:`kdviz.layer_baselines.PatientDistillation`)."""
 
-    name, weight_field = "pkd", "w_pkd"
+    name, options, legacy_fields = "pkd", PatientOptions, {"w_pkd": "weight", "pkd_mapping": "mapping"}
 
     @classmethod
-    def from_config(cls, config, student_config, teacher_config):
+    def from_options(cls, options, student_config, teacher_config):
         return cls(PatientDistillation(student_config.num_hidden_layers, teacher_config.num_hidden_layers,
-                                       student_config.hidden_size, teacher_config.hidden_size, config.pkd_mapping))
+                                       student_config.hidden_size, teacher_config.hidden_size, options.mapping))
 
 
 @register_term
@@ -262,9 +330,9 @@ class CombinatorialDistillationTerm(LayerMatchingTerm):
     """CKD: each student layer matched to a learned map of its bucket of concatenated teacher layers
     (see :class:`kdviz.layer_baselines.CombinatorialDistillation`)."""
 
-    name, weight_field = "ckd", "w_ckd"
+    name, legacy_fields = "ckd", {"w_ckd": "weight"}
 
     @classmethod
-    def from_config(cls, config, student_config, teacher_config):
+    def from_options(cls, options, student_config, teacher_config):
         return cls(CombinatorialDistillation(student_config.num_hidden_layers, teacher_config.num_hidden_layers,
                                              student_config.hidden_size, teacher_config.hidden_size))

@@ -16,8 +16,7 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from kdviz.attribution import AttributionSettings, integrated_gradients, token_scores
-from kdviz.loss_terms import (HIDDEN_STATES, TERMS, TOKEN_SCORES, LossContext, LossTerm, ModelOutputs,
-                               active_term_names)
+from kdviz.loss_terms import HIDDEN_STATES, TERMS, TOKEN_SCORES, LossContext, LossTerm, ModelOutputs
 from kdviz.losses import task_loss
 
 
@@ -45,10 +44,11 @@ class DistillationObjective(nn.Module):
 
     @classmethod
     def from_config(cls, config, student_config, teacher_config) -> "DistillationObjective":
-        """Every registered term whose weight field in ``config`` is above zero."""
-        names = active_term_names(config)
-        return cls({name: TERMS[name].from_config(config, student_config, teacher_config) for name in names},
-                   {name: float(getattr(config, TERMS[name].weight_field)) for name in names})
+        """Every term ``config`` turns on (``terms.<name>.weight`` above zero), built from its options."""
+        names = config.method_terms
+        return cls({name: TERMS[name].from_options(config.terms[name], student_config, teacher_config)
+                    for name in names},
+                   {name: config.terms[name].weight for name in names})
 
     @property
     def teacher_needs(self) -> frozenset[str]:

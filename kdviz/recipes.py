@@ -91,35 +91,32 @@ vectors), so it takes the same weight."""
 
 
 def _kd(recipe: StudentRecipe) -> dict:
-    return {"w_ce": round(1.0 - recipe.alpha, 6), "w_kd": recipe.alpha, "temperature": recipe.temperature,
-            "anneal_temperature": recipe.anneal}
+    return {"ce": {"weight": round(1.0 - recipe.alpha, 6)},
+            "kd": {"weight": recipe.alpha, "temperature": recipe.temperature, "anneal": recipe.anneal}}
 
 
 def _layer_term(variant: str) -> dict:
-    return {"lam": ALP_WEIGHT, "alp_variant": variant}
+    return {"layer_projection": {"weight": ALP_WEIGHT, "variant": variant}}
 
 
 METHOD_PRESETS = {
     "ft": lambda recipe: {},
     "kd": _kd,
-    "pkd": lambda recipe: {**_kd(recipe), "w_pkd": PKD_WEIGHT, "pkd_mapping": "skip"},
-    "ckd": lambda recipe: {**_kd(recipe), "w_ckd": CKD_WEIGHT},
+    "pkd": lambda recipe: {**_kd(recipe), "pkd": {"weight": PKD_WEIGHT, "mapping": "skip"}},
+    "ckd": lambda recipe: {**_kd(recipe), "ckd": {"weight": CKD_WEIGHT}},
     "skip-mse": lambda recipe: {**_kd(recipe), **_layer_term("skip")},
     "alp": lambda recipe: {**_kd(recipe), **_layer_term("alp")},
     "alp-no": lambda recipe: {**_kd(recipe), **_layer_term("alp-no")},
-    "adkd": lambda recipe: {**_kd(recipe), "beta": recipe.beta},
-    "adkd+alp": lambda recipe: {**_kd(recipe), "beta": recipe.beta, **_layer_term("alp")},
+    "adkd": lambda recipe: {**_kd(recipe), "attribution": {"weight": recipe.beta}},
+    "adkd+alp": lambda recipe: {**_kd(recipe), "attribution": {"weight": recipe.beta}, **_layer_term("alp")},
 }
-"""Method -> the config values that switch its loss terms on, given the task's recipe. A method not
-listed sets a term's weight to 0 (off); the cross-entropy alone (``ft``) is the default.
+"""Method -> the ``terms`` block that switches its loss terms on, given the task's recipe. A term not
+in the block keeps its defaults: off, except the cross-entropy (weight 1; ``ft`` is it alone).
 ``pkd`` is PKD as published (intermediate layers, normalised [CLS], weight beta); ``skip-mse`` is
 the hard skip mapping of every student layer (the top one too) on raw [CLS] vectors, kdviz's first
 "pkd"."""
 
 METHODS = tuple(METHOD_PRESETS)
-
-_ZERO_WEIGHTS = {"w_ce": 1.0, "w_kd": 0.0, "beta": 0.0, "lam": 0.0, "w_pkd": 0.0, "w_ckd": 0.0}
-
 
 def _recipe_for(task: str) -> tuple[str, StudentRecipe]:
     task = get_task(task or "sst2").name
@@ -131,8 +128,7 @@ def _recipe_for(task: str) -> tuple[str, StudentRecipe]:
 def _method_values(method: str, task: str) -> dict:
     task, recipe = _recipe_for(task)
     values = {"task": task, "batch_size": recipe.batch_size, "epochs": recipe.epochs,
-              "learning_rate": recipe.learning_rate, "top_k": recipe.top_k, **_ZERO_WEIGHTS}
-    values.update(METHOD_PRESETS[method](recipe))
+              "learning_rate": recipe.learning_rate, "top_k": recipe.top_k, "terms": METHOD_PRESETS[method](recipe)}
     return values
 
 
@@ -190,7 +186,7 @@ def paper_alp(task: str, student_layers: int = 4, method: str = "alp") -> dict:
     values.update(teacher=ALP_TEACHER, student_init="teacher", layer_strategy="skip", student_layers=student_layers,
                   batch_size=32, epochs=ALP_EPOCHS[task], learning_rate=ALP_LEARNING_RATE, max_length=128)
     if method == "alp":
-        values.update(lam=ALP_MU / student_layers, alp_score="unscaled")
+        values["terms"]["layer_projection"].update(weight=ALP_MU / student_layers, score="unscaled")
     return values
 
 

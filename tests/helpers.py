@@ -55,14 +55,12 @@ def make_batch(pairs: bool, seed: int = 0) -> dict[str, torch.Tensor]:
 
 def tiny_run_config(teacher, output, method="adkd+alp", task="sst2", **overrides):
     """A preset run shrunk to seconds: 64 training and 32 dev examples, batch 16, two epochs."""
-    from kdviz.config import DistillConfig
+    from kdviz.config import DistillConfig, merge_config_values
     from kdviz.recipes import preset
 
-    values = preset(f"{method}/{task}")
-    values.update(teacher=str(teacher), output_dir=str(output), train_subset=64, eval_subset=32, epochs=2,
+    shrunk = dict(teacher=str(teacher), output_dir=str(output), train_subset=64, eval_subset=32, epochs=2,
                   batch_size=16, logging_steps=2, probe_size=4, student_layers=2, top_k=20)
-    values.update(overrides)
-    return DistillConfig.from_dict(values)
+    return DistillConfig.from_dict(merge_config_values(preset(f"{method}/{task}"), shrunk, overrides))
 
 
 def is_png(data: bytes) -> bool:

@@ -8,20 +8,36 @@ import pytest
 
 import kdviz.cli
 import kdviz.cli_parsing
+import kdviz.config_options
 from kdviz.cli import _precision, build_parser, config_from_arguments, main
 from kdviz.config import DistillConfig
+from kdviz.loss_terms import TERMS
 
 
 def test_command_line_precedence_preset_then_file_then_options(tmp_path):
-    (tmp_path / "run.yaml").write_text("beta: 3.0\nepochs: 2\nteacher: from_file\n")
+    (tmp_path / "run.yaml").write_text("terms: {attribution: {weight: 3.0}}\nepochs: 2\nteacher: from_file\n")
     args = build_parser().parse_args(["distill", "--preset", "adkd/rte", "--config", str(tmp_path / "run.yaml"),
-                                      "--epochs", "1", "--anneal-temperature", "true",
-                                      "--student-layer-indices", "0", "5"])
+                                      "--epochs", "1", "--kd-anneal", "true", "--student-layer-indices", "0", "5"])
     config = config_from_arguments(args)
-    assert config.task == "rte" and config.learning_rate == 2e-5  # preset
-    assert config.beta == 3.0 and config.teacher == "from_file"  # file
-    assert config.epochs == 1.0 and config.anneal_temperature is True  # options
+    assert config.task == "rte" and config.learning_rate == 2e-5 and config.terms["kd"].weight == 0.9  # preset
+    assert config.terms["attribution"].weight == 3.0 and config.teacher == "from_file"  # file
+    assert config.epochs == 1.0 and config.terms["kd"].anneal is True  # options
     assert config.student_layer_indices == [0, 5]
+
+
+def test_each_term_has_its_options_and_the_flat_options_of_0x_still_work_with_a_warning(capsys):
+    options = ["distill", "--preset", "alp/rte", "--teacher", "t", "--layer-projection-variant", "alp-no",
+               "--kd-temperature", "3", "--pkd-weight", "10", "--pkd-mapping", "last"]
+    config = config_from_arguments(build_parser().parse_args(options))
+    assert (config.terms["layer_projection"].variant, config.terms["layer_projection"].weight) == ("alp-no", 1.0)
+    assert config.terms["kd"].temperature == 3.0 and config.method_terms == ["ce", "kd", "layer_projection", "pkd"]
+    assert config.terms["pkd"].mapping == "last"
+    old = ["distill", "--preset", "alp/rte", "--teacher", "t", "--alp-variant", "alp-no", "--temperature", "3",
+           "--w-pkd", "10", "--pkd-mapping", "last"]
+    assert config_from_arguments(build_parser().parse_args(old)) == config
+    err = capsys.readouterr().err
+    assert "--alp-variant is deprecated and will be removed after 2027-06-30: use --layer-projection-variant" in err
+    assert "--w-pkd is deprecated" in err and "use --pkd-weight" in err
 
 
 def test_cli_lists_tasks_and_presets(capsys):
@@ -79,13 +95,17 @@ def test_every_command_spells_its_options_alike_and_the_older_spellings_warn(cap
 
 def test_distill_help_groups_every_config_field_and_shows_the_allowed_values(monkeypatch):
     text = build_parser()._subparsers._group_actions[0].choices["distill"].format_help()
-    titles = list(kdviz.cli.OPTION_GROUPS)
+    titles = list(kdviz.config_options.OPTION_GROUPS)
     assert all(f"\n{title}:\n" in text for title in titles)
-    assert text.index("AD-KD: attribution loss:") < text.index("\n  --ig-steps") < text.index("ALP-KD: layer projection:")
-    assert "{mse,l1,smooth_l1}" in text and "{skip,first,last}" in text
-    grouped = [name for names in kdviz.cli.OPTION_GROUPS.values() for name in names]
-    assert sorted(grouped) == sorted(field.name for field in dataclasses.fields(DistillConfig))  # each once
-    monkeypatch.setitem(kdviz.cli.OPTION_GROUPS, "training", ("epochs",))
+    terms = [f"\nloss term {name}: " for name in TERMS]
+    assert text.index("\nstudent:") < min(map(text.index, terms)) < text.index("\nloss terms of your own:")
+    assert text.index("\nloss term attribution: AD-KD's attribution loss") < text.index("\n  --attribution-distance") \
+        < text.index("\nloss term layer_projection: ALP-KD's layer projection")
+    assert "{mse,l1,smooth_l1}" in text and "{skip,first,last}" in text and "{alp,alp-no,alp-po,skip,last}" in text
+    assert "--beta" not in text and "--alp-variant" not in text  # the older spellings work, unlisted
+    grouped = [name for names in kdviz.config_options.OPTION_GROUPS.values() for name in names]
+    assert sorted(grouped + ["terms"]) == sorted(field.name for field in dataclasses.fields(DistillConfig))  # each once
+    monkeypatch.setitem(kdviz.config_options.OPTION_GROUPS, "training", ("epochs",))
     with pytest.raises(RuntimeError, match="without an option group"):
         build_parser().parse_args(["distill", "--list-presets"])
 

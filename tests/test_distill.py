@@ -94,7 +94,7 @@ class TrainingStepWindow(TrainerCallback):
 
 
 @pytest.mark.parametrize("method, overrides", [
-    ("ft", {}), ("kd", {}), ("pkd", {}), ("ckd", {}), ("alp", {}), ("alp", {"alp_representation": "tokens"}),
+    ("ft", {}), ("kd", {}), ("pkd", {}), ("ckd", {}), ("alp", {}), ("alp", {"terms": {"layer_projection": {"representation": "tokens"}}}),
     ("adkd", {}), ("adkd+alp", {}), ("adkd+alp", {"views": "classes"})])
 def test_the_teacher_runs_no_pass_during_training_with_the_cache(tiny_teacher, tmp_path, real_glue_env, monkeypatch,
                                                                  method, overrides):
@@ -211,7 +211,7 @@ def test_mnli_multi_view_and_matched_plus_mismatched_selection(tmp_path, fixture
         (best["validation_matched_accuracy"] + best["validation_mismatched_accuracy"]) / 2)
     run = load_run(tmp_path / "run")
     assert run.probe_teacher.scores.shape[1] == 3  # one view per class
-    assert run.config.temperature == 3 and run.loss_terms[0]["temperature"] == 3  # annealed from T = 3
+    assert run.config.terms["kd"].temperature == 3 and run.loss_terms[0]["temperature"] == 3  # annealed from T = 3
 
 
 @pytest.mark.slow

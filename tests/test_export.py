@@ -47,7 +47,8 @@ def test_the_exported_student_loads_and_its_card_states_the_run(finished_run, tm
     student_faithfulness = finished_run.metrics["faithfulness"]["student"]
     assert f"{student_faithfulness['comprehensiveness']:.4f}" in card
     assert str(finished_run.teacher.reference) not in card  # no local paths in a card to share
-    assert "beta: " in card and "AD-KD" in card and "ALP-KD" in card
+    assert "terms:\n  ce:\n    weight: " in card and "  attribution:\n    weight: " in card and "AD-KD" in card \
+        and "ALP-KD" in card
 
 
 def test_export_refuses_unfinished_runs_overlapping_and_non_empty_folders(finished_run, tmp_path):

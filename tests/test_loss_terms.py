@@ -8,8 +8,8 @@ import torch
 from helpers import tiny_bert_config
 from kdviz.config import DistillConfig
 from kdviz.loss_terms import (CLS_STATES, HIDDEN_STATES, LOGITS, TERMS, TOKEN_SCORES, AttributionTerm,
-                              KnowledgeDistillationTerm, LayerProjectionTerm, LossContext, ModelOutputs, TaskTerm,
-                              active_term_names, attention_spread)
+                              KnowledgeDistillationTerm, LayerProjectionOptions, LayerProjectionTerm, LossContext,
+                              ModelOutputs, TaskTerm, attention_spread, student_needs)
 from kdviz.losses import attribution_loss, kd_loss, task_loss
 from kdviz.recipes import preset
 
@@ -22,8 +22,9 @@ def test_registry_order_and_needs():
     assert TERMS["pkd"].teacher_needs == TERMS["ckd"].teacher_needs == {CLS_STATES}  # both read [CLS] only
     student, teacher = tiny_bert_config(layers=2), tiny_bert_config(layers=4)
     for representation, needs in (("cls", CLS_STATES), ("tokens", HIDDEN_STATES)):
-        config = DistillConfig.from_dict({**preset("alp/sst2"), "alp_representation": representation})
-        assert LayerProjectionTerm.from_config(config, student, teacher).teacher_needs == {needs}
+        options = LayerProjectionOptions(weight=1.0, representation=representation)
+        assert LayerProjectionTerm.from_options(options, student, teacher).teacher_needs == {needs}
+    assert student_needs(["ce", "kd"]) == frozenset() and student_needs(["kd", "attribution"]) == {TOKEN_SCORES}
 
 
 @pytest.mark.parametrize("method, terms", [("ft", ["ce"]), ("kd", ["ce", "kd"]), ("pkd", ["ce", "kd", "pkd"]),
@@ -31,7 +32,7 @@ def test_registry_order_and_needs():
                                            ("adkd", ["ce", "kd", "attribution"]),
                                            ("adkd+alp", ["ce", "kd", "attribution", "layer_projection"])])
 def test_active_terms_follow_the_weights(method, terms):
-    assert active_term_names(DistillConfig.from_dict(preset(f"{method}/rte"))) == terms
+    assert DistillConfig.from_dict(preset(f"{method}/rte")).method_terms == terms
 
 
 def test_terms_compute_their_losses():
@@ -56,8 +57,9 @@ def test_kd_term_anneals_with_the_epoch():
 
 
 def test_layer_projection_term_is_built_from_the_models_and_records_alpha():
-    config = DistillConfig.from_dict({**preset("alp/sst2"), "alp_variant": "alp-no"})
-    term = LayerProjectionTerm.from_config(config, tiny_bert_config(layers=2, hidden=16), tiny_bert_config(layers=4))
+    config = DistillConfig.from_dict({**preset("alp/sst2"), "terms": {"layer_projection": {"weight": 1, "variant": "alp-no"}}})
+    term = LayerProjectionTerm.from_options(config.terms["layer_projection"], tiny_bert_config(layers=2, hidden=16),
+                                            tiny_bert_config(layers=4))
     assert term.projection.width_projection.weight.shape == (32, 16) and term.projection.variant == "alp-no"
     student = ModelOutputs(hidden_states=tuple(torch.randn(3, 5, 16) for _ in range(3)))
     teacher = ModelOutputs(hidden_states=tuple(torch.randn(3, 5, 32) for _ in range(5)))

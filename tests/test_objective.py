@@ -1,18 +1,17 @@
 """The objective (a weighted sum of the active terms) and the one trained module (student + objective)."""
 
-import pytest
 import torch
 
 from helpers import make_batch, tiny_bert
-from kdviz.config import DistillConfig
-from kdviz.loss_terms import LOGITS, TERMS, LossContext, LossTerm, ModelOutputs, TermOutput, register_term
+from kdviz.config import DistillConfig, merge_config_values
+from kdviz.loss_terms import LOGITS, LossContext, LossTerm, ModelOutputs, TermOutput, register_term
 from kdviz.losses import kd_loss, task_loss
 from kdviz.objective import DistillationModel, DistillationObjective
 from kdviz.recipes import preset
 
 
 def objective_for(method, student, teacher, **overrides):
-    config = DistillConfig.from_dict({**preset(f"{method}/sst2"), **overrides})
+    config = DistillConfig.from_dict(merge_config_values(preset(f"{method}/sst2"), overrides))
     return DistillationObjective.from_config(config, student.config, teacher.config)
 
 
@@ -22,8 +21,8 @@ def test_the_objective_holds_the_active_terms_with_their_weights():
     assert list(objective.terms) == ["ce", "kd", "attribution", "layer_projection"]
     assert objective.weights == {"ce": 0.2, "kd": 0.8, "attribution": 1.0, "layer_projection": 1.0}
     assert objective.teacher_needs == {"logits", "token_scores", "cls_states"}
-    assert objective_for("alp", student, teacher, alp_representation="tokens").teacher_needs == {"logits",
-                                                                                                "hidden_states"}
+    tokens = {"terms": {"layer_projection": {"representation": "tokens"}}}
+    assert objective_for("alp", student, teacher, **tokens).teacher_needs == {"logits", "hidden_states"}
     assert objective_for("kd", student, teacher).student_needs == frozenset()
 
 
@@ -50,28 +49,19 @@ def test_the_width_projection_is_a_parameter_of_the_trained_module():
     assert "objective.terms.layer_projection.projection.mask" not in model.state_dict()
 
 
-@pytest.fixture
-def registry():
-    """Whatever a test registers is gone after it."""
-    before = dict(TERMS)
-    yield TERMS
-    TERMS.clear()
-    TERMS.update(before)
-
-
 def test_a_new_term_is_one_registered_class(registry):
-    """Registering a class is all it takes: the objective builds it from its weight field and adds it."""
+    """Registering a class is all it takes: a config's terms block sets its weight and the objective adds it."""
 
     @register_term
     class LogitNorm(LossTerm):
-        name, weight_field = "logit_norm", "max_grad_norm"  # any config field can carry the weight
+        name = "logit_norm"
         teacher_needs = frozenset({LOGITS})
 
         def forward(self, student, teacher, context):
             return TermOutput(student.logits.pow(2).mean())
 
     student, teacher = tiny_bert(layers=2), tiny_bert(layers=4)
-    objective = objective_for("ft", student, teacher, max_grad_norm=0.5)
+    objective = objective_for("ft", student, teacher, terms={"logit_norm": {"weight": 0.5}})
     assert list(objective.terms) == ["ce", "logit_norm"] and objective.teacher_needs == {LOGITS}
     logits, labels = torch.randn(3, 2), torch.tensor([0, 1, 0])
     out = objective(ModelOutputs(logits), ModelOutputs(), LossContext(labels, torch.ones(3, 4)))

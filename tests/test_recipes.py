@@ -7,27 +7,36 @@ from kdviz.recipes import (METHODS, QUICK, STUDENT_RECIPES, TEACHER_RECIPES, pre
                            scale)
 
 
+def terms(name):
+    """A preset's loss terms, every one resolved (weights of terms left out: their defaults)."""
+    return DistillConfig.from_dict(preset(name)).terms
+
+
 def test_adkd_presets_carry_the_released_hyperparameters():
-    sst2 = preset("adkd/sst2")
-    assert (sst2["batch_size"], sst2["epochs"], sst2["learning_rate"]) == (32, 6, 5e-5)
-    assert (sst2["w_kd"], sst2["w_ce"], sst2["temperature"], sst2["beta"], sst2["top_k"]) == (0.8, 0.2, 2, 1, 768)
-    assert not sst2["anneal_temperature"] and sst2["lam"] == 0
-    mnli = preset("adkd/mnli")
-    assert (mnli["batch_size"], mnli["epochs"], mnli["beta"], mnli["temperature"], mnli["anneal_temperature"]) == \
-        (64, 6, 10, 3, True)
-    qqp = preset("adkd/qqp")
-    assert (qqp["w_kd"], qqp["w_ce"], qqp["top_k"], qqp["beta"]) == (1.0, 0.0, 734, 50)
+    sst2, sst2_terms = preset("adkd/sst2"), terms("adkd/sst2")
+    assert (sst2["batch_size"], sst2["epochs"], sst2["learning_rate"], sst2["top_k"]) == (32, 6, 5e-5, 768)
+    assert (sst2_terms["kd"].weight, sst2_terms["ce"].weight, sst2_terms["kd"].temperature,
+            sst2_terms["attribution"].weight) == (0.8, 0.2, 2, 1)
+    assert not sst2_terms["kd"].anneal and sst2_terms["layer_projection"].weight == 0
+    mnli = terms("adkd/mnli")
+    assert preset("adkd/mnli")["batch_size"] == 64 and preset("adkd/mnli")["epochs"] == 6
+    assert (mnli["attribution"].weight, mnli["kd"].temperature, mnli["kd"].anneal) == (10, 3, True)
+    qqp = terms("adkd/qqp")
+    assert (qqp["kd"].weight, qqp["ce"].weight, preset("adkd/qqp")["top_k"], qqp["attribution"].weight) == \
+        (1.0, 0.0, 734, 50)
     assert preset("adkd/rte")["top_k"] == 700 and preset("adkd/stsb")["top_k"] == 640
 
 
 def test_methods_switch_their_terms():
-    assert preset("ft/rte")["w_kd"] == preset("ft/rte")["beta"] == preset("ft/rte")["lam"] == 0
-    assert preset("pkd/rte")["w_pkd"] == 100 and preset("pkd/rte")["lam"] == 0 and preset("pkd/rte")["beta"] == 0
-    assert preset("ckd/rte")["w_ckd"] == 1.0 and preset("ckd/rte")["w_pkd"] == 0
-    assert preset("skip-mse/rte")["alp_variant"] == "skip" and preset("skip-mse/rte")["lam"] == 1.0
-    assert preset("alp-no/rte")["alp_variant"] == "alp-no" and preset("alp-no/rte")["lam"] == 1.0
-    both = preset("adkd+alp/rte")
-    assert both["beta"] == 10 and both["lam"] == 1.0 and both["alp_variant"] == "alp"
+    weights = lambda name: {term: options.weight for term, options in terms(name).items()}
+    assert weights("ft/rte") == {"ce": 1.0, "kd": 0, "attribution": 0, "layer_projection": 0, "pkd": 0, "ckd": 0}
+    assert weights("pkd/rte")["pkd"] == 100 and weights("pkd/rte")["layer_projection"] == weights("pkd/rte")["attribution"] == 0
+    assert weights("ckd/rte")["ckd"] == 1.0 and weights("ckd/rte")["pkd"] == 0
+    assert terms("skip-mse/rte")["layer_projection"].variant == "skip" and weights("skip-mse/rte")["layer_projection"] == 1
+    assert terms("alp-no/rte")["layer_projection"].variant == "alp-no" and weights("alp-no/rte")["layer_projection"] == 1
+    both = terms("adkd+alp/rte")
+    assert (both["attribution"].weight, both["layer_projection"].weight, both["layer_projection"].variant) == \
+        (10, 1.0, "alp")
     assert METHODS == ("ft", "kd", "pkd", "ckd", "skip-mse", "alp", "alp-no", "adkd", "adkd+alp")
     assert len(preset_names()) == 9 * 8 + 8 + 5 and preset("kd") == preset("kd/sst2")
 
@@ -72,13 +81,15 @@ def test_paper_presets_follow_the_papers():
     adkd = preset("paper-adkd/sst2")
     assert adkd["teacher"] == "Brucewsy/AD-KD_bert_base_uncased_sst-2"
     assert adkd["student_init"] == "google/bert_uncased_L-6_H-768_A-12" and adkd["ig_steps"] == 1
-    assert (adkd["batch_size"], adkd["epochs"], adkd["learning_rate"], adkd["w_kd"], adkd["temperature"],
-            adkd["beta"]) == (32, 6, 5e-5, 0.8, 2, 1)
+    adkd_terms = terms("paper-adkd/sst2")
+    assert (adkd["batch_size"], adkd["epochs"], adkd["learning_rate"], adkd_terms["kd"].weight,
+            adkd_terms["kd"].temperature, adkd_terms["attribution"].weight) == (32, 6, 5e-5, 0.8, 2, 1)
     assert preset("paper-adkd/stsb")["best_metric"] == "spearman" and preset("paper-adkd/mrpc")["best_metric"] is None
     alp = preset("paper-alp/sst2")
-    assert (alp["teacher"], alp["student_layers"], alp["epochs"], alp["batch_size"], alp["alp_score"]) == \
+    projection = terms("paper-alp/sst2")["layer_projection"]
+    assert (alp["teacher"], alp["student_layers"], alp["epochs"], alp["batch_size"], projection.score) == \
         ("bert-base-uncased", 4, 20, 32, "unscaled")
-    assert alp["lam"] == 1000 / 4 and alp["alp_variant"] == "alp"
+    assert projection.weight == 1000 / 4 and projection.variant == "alp"
     with pytest.raises(ValueError, match=r"paper-alp covers the paper's tasks \['sst2', 'mrpc', 'cola', 'qnli', "
                                          r"'rte'\], not 'stsb'"):
         preset("paper-alp/stsb")

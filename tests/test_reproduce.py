@@ -56,9 +56,11 @@ def test_alp_reproduction_plans_the_paper_and_its_baselines():
     methods_and_depths = {(m, d) for m in ("alp", "kd", "pkd", "ckd") for d in (6, 4, 2)}
     assert {(r.method, r.student_layers) for r in plan} == methods_and_depths
     alp = paper_preset("alp", StudyRun("rte", "alp", 2, 42))
-    assert alp["lam"] == ALP_MU / 2 and alp["alp_score"] == "unscaled" and alp["epochs"] == 5
+    projection = alp["terms"]["layer_projection"]
+    assert projection["weight"] == ALP_MU / 2 and projection["score"] == "unscaled" and alp["epochs"] == 5
     pkd = paper_preset("alp", StudyRun("rte", "pkd", 4, 42))
-    assert pkd["w_pkd"] > 0 and pkd["lam"] == 0 and (pkd["epochs"], pkd["batch_size"], pkd["teacher"]) == \
+    assert pkd["terms"]["pkd"]["weight"] > 0 and "layer_projection" not in pkd["terms"]
+    assert (pkd["epochs"], pkd["batch_size"], pkd["teacher"]) == \
         (5, 32, "bert-base-uncased")
 
 

@@ -25,7 +25,7 @@ def written_run(path, steps=(2, 4, 6)) -> RunFolder:
 def test_a_run_folder_reads_back_as_typed_objects(tmp_path):
     written_run(tmp_path / "run")
     run = load_run(tmp_path / "run")
-    assert isinstance(run.config, DistillConfig) and run.config.task == "rte" and run.config.lam == 1.0
+    assert isinstance(run.config, DistillConfig) and run.config.task == "rte" and run.config.terms["layer_projection"].weight == 1.0
     assert run.teacher == TeacherInfo("t", ["entailment", "not_entailment"], 6, 384)
     assert run.probe == [ProbeExample(7, ["a b", "c"], 1, ["[CLS]", "a", "b", "[SEP]", "c", "[SEP]"])]
     assert [r["step"] for r in run.loss_terms] == [2, 4, 6] and run.alp_weights[1] == LayerWeights(4, [[0.5, 0.5]])

@@ -32,7 +32,7 @@ def test_study_writes_a_row_per_run_and_resumes_without_rerunning(tiny_teacher, 
 
     finished = []
     real_distill = kdviz.study.distill_or_resume
-    monkeypatch.setattr(kdviz.study, "distill_or_resume", lambda config, **kw: finished.append(config.w_kd) or
+    monkeypatch.setattr(kdviz.study, "distill_or_resume", lambda config, **kw: finished.append(config.terms["kd"].weight) or
                         real_distill(config, **kw))
     rows = run_study(plan, {"sst2": str(tiny_teacher)}, tmp_path / "study.csv", tmp_path / "runs", **options)
     assert finished == [0.8]  # only kd ran: ft was in the CSV already

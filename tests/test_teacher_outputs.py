@@ -6,7 +6,7 @@ from transformers import AutoTokenizer
 
 from helpers import tiny_bert
 from kdviz.attribution import AttributionSettings
-from kdviz.config import DistillConfig
+from kdviz.config import DistillConfig, merge_config_values
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.frozen_attribution import frozen_token_scores
 from kdviz.loss_terms import CLS_STATES, HIDDEN_STATES, LOGITS, TOKEN_SCORES, LossContext
@@ -75,13 +75,13 @@ def test_a_cached_source_runs_no_pass_and_refuses_what_its_cache_lacks(tmp_path,
 
 
 @pytest.mark.parametrize("method, overrides", [
-    ("kd", {}), ("pkd", {}), ("ckd", {}), ("alp", {}), ("alp", {"alp_representation": "tokens"}),
+    ("kd", {}), ("pkd", {}), ("ckd", {}), ("alp", {}), ("alp", {"terms": {"layer_projection": {"representation": "tokens"}}}),
     ("adkd+alp", {}), ("adkd", {"views": "classes", "ig_steps": 2})])
 def test_every_loss_term_on_cached_outputs_equals_the_live_teachers(tmp_path, glue_dir, tokenizer, method,
                                                                     overrides):
     train, inputs, labels, idx = batch_of(glue_dir, tokenizer, size=8)
     teacher = tiny_bert(num_labels=2, layers=4)
-    config = DistillConfig.from_dict({**preset(f"{method}/sst2"), "top_k": 20, **overrides})
+    config = DistillConfig.from_dict(merge_config_values(preset(f"{method}/sst2"), {"top_k": 20}, overrides))
     student = build_student(teacher, 2)
     objective = DistillationObjective.from_config(config, student.config, teacher.config)
     model = DistillationModel(student, objective, config.attribution_settings(2)).eval()

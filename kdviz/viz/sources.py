@@ -49,7 +49,7 @@ def probabilities(logits) -> np.ndarray:
 
 
 class AttributionSource(Protocol):
-    """What :class:`~kdviz.viz.widgets.AttributionView` asks its source.
+    """What :class:`~kdviz.viz.attribution_view.AttributionView` asks its source.
 
     Attributes:
         examples: the examples shown.
@@ -262,7 +262,7 @@ def probe_rationales(runs: dict[str, Run], index: int, *, signed: bool = False) 
 
 @dataclass
 class LayerAttentionData:
-    """What :class:`~kdviz.viz.widgets.LayerAttentionView` shows.
+    """What :class:`~kdviz.viz.layer_view.LayerAttentionView` shows.
 
     Attributes:
         history: (step, (M, N) alpha) per logged step, the data-set mean of its window.
@@ -293,15 +293,15 @@ def layer_attention_from_run(run: Run | str) -> LayerAttentionData:
     run = load_run(run) if not isinstance(run, Run) else run
     if not run.alp_weights:
         raise ValueError(f"{run.path} recorded no ALP weights: it was trained without the layer-projection loss.")
-    config = run.config
+    options = run.config.terms["layer_projection"]
     alpha = np.asarray(run.alp_weights[-1].alpha)
-    embeddings = config.alp_include_embeddings
+    embeddings = options.include_embeddings
     students, teachers = alpha.shape[0] - int(embeddings), alpha.shape[1] - int(embeddings)
-    mask = layer_mask(config.alp_variant, students, teachers, include_embeddings=embeddings,
-                      overlap=config.alp_overlap).cpu().numpy()
+    mask = layer_mask(options.variant, students, teachers, include_embeddings=embeddings,
+                      overlap=options.overlap).cpu().numpy()
     return LayerAttentionData([(w.step, np.asarray(w.alpha)) for w in run.alp_weights],
                               layer_indices(students, embeddings), layer_indices(teachers, embeddings), mask,
-                              config.alp_variant)
+                              options.variant)
 
 
 def layer_attention_from_models(teacher, student, projection, tokenizer, dataset, task, *, max_examples: int = 64,

@@ -12,8 +12,9 @@ import hashlib
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
-DRAWING_CODE = ("report.py", "viz/render.py", "viz/layer_render.py", "viz/agreement_render.py", "viz/colours.py",
-                "viz/widgets.py")
+DRAWING_CODE = ("report.py", "viz/history_figures.py", "viz/render.py", "viz/layer_render.py",
+                "viz/agreement_render.py", "viz/colours.py", "viz/view_base.py", "viz/attribution_view.py",
+                "viz/layer_view.py", "viz/agreement_view.py")
 """The modules that draw figures, tables and views (paths inside the package)."""
 STAMP_PREFIX = "figures drawn by kdviz drawing code"
 _LETTERS = "abcdefghijklmnop"  # hex digits as letters: nbval's number sanitiser leaves the stamp whole

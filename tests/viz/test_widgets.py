@@ -119,7 +119,8 @@ def test_a_script_token_comes_out_escaped_in_the_view(live_view):
 
 def test_views_from_a_run_folder_replay_training(tiny_teacher, tmp_path, real_glue_env):
     distill(tiny_run_config(tiny_teacher, tmp_path / "run", train_subset=48, eval_subset=16, epochs=1,
-                            logging_steps=1, probe_size=3, alp_variant="alp-no"))
+                            logging_steps=1, probe_size=3,
+                            terms={"layer_projection": {"variant": "alp-no"}}))
     view = AttributionView.from_run(tmp_path / "run")
     assert view.controls["training_step"].options == (0, 1, 2, 3)  # 0: the untrained student
     # magnitudes and, beside them, the recorded signed scores towards the predicted class

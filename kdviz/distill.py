@@ -16,11 +16,10 @@ from kdviz.callbacks import RunHistoryCallback
 from kdviz.config import DistillConfig
 from kdviz.data import load_glue, tokenize_glue
 from kdviz.distill_trainer import DistillationTrainer
-from kdviz.glue_trainer import glue_trainer_inputs, run_summary, without_progress_output
+from kdviz.glue_trainer import glue_trainer_inputs, glue_training_arguments, run_summary, without_progress_output
 from kdviz.loss_terms import TOKEN_SCORES, student_needs
 from kdviz.models import attention_for, build_student, load_classifier, load_teacher
 from kdviz.objective import DistillationModel, DistillationObjective
-from kdviz.precision import precision_arguments
 from kdviz.probe import Probe
 from kdviz.probe_cache import TeacherProbeCache
 from kdviz.report import write_run_reports
@@ -79,35 +78,14 @@ def training_arguments_for(config: DistillConfig, run_dir, **overrides) -> Train
     warm-up, linear decay, clipping at 1.0), an evaluation and a checkpoint every epoch, the best
     epoch kept by the task's main metric, the config's precision and logger; ``overrides`` replace
     any of these. ``run_dir`` is the run folder (checkpoints and logger files go inside it)."""
-    run = RunFolder(run_dir)
-    defaults = dict(
-        output_dir=str(run.checkpoints_dir),
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=64,
-        learning_rate=config.learning_rate,
-        weight_decay=0.0,
-        adam_epsilon=1e-8,
-        warmup_steps=0,
-        lr_scheduler_type="linear",
-        max_grad_norm=config.max_grad_norm,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=config.selection_metric,
-        greater_is_better=True,
-        logging_steps=config.logging_steps,
-        seed=config.seed,
-        **precision_arguments(config.precision),
-        label_names=["labels"],
-        remove_unused_columns=False,
-        report_to=check_report_to(config.report_to),
-        dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(),  # without it, torchrun on CPUs would not set up gloo DDP
-        ddp_find_unused_parameters=False,
-    )
-    return TrainingArguments(**{**defaults, **overrides})
+    adkd_optimiser = dict(weight_decay=0.0, adam_epsilon=1e-8, warmup_steps=0, lr_scheduler_type="linear",
+                          max_grad_norm=config.max_grad_norm)
+    return glue_training_arguments(
+        RunFolder(run_dir).checkpoints_dir, epochs=config.epochs, batch_size=config.batch_size,
+        learning_rate=config.learning_rate, selection_metric=config.selection_metric,
+        logging_steps=config.logging_steps, seed=config.seed, precision=config.precision, report_to=config.report_to,
+        save_total_limit=2, **{**adkd_optimiser, "label_names": ["labels"], "remove_unused_columns": False,
+                               "ddp_find_unused_parameters": False, **overrides})
 
 
 def _teacher_cache(config: DistillConfig, train, tokenizer, teacher, settings, needs: frozenset[str], write: bool,

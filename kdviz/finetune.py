@@ -12,11 +12,11 @@ import re
 import shutil
 from pathlib import Path
 
-import torch
-from transformers import TrainingArguments, set_seed
+from transformers import set_seed
 
 from kdviz.data import DEFAULT_MAX_LENGTH, load_glue, tokenize_glue
-from kdviz.glue_trainer import GlueTrainer, glue_trainer_inputs, run_summary, without_progress_output
+from kdviz.glue_trainer import (GlueTrainer, glue_trainer_inputs, glue_training_arguments, run_summary,
+                                without_progress_output)
 from kdviz.models import is_finetuned, load_classifier
 from kdviz.precision import precision_arguments
 from kdviz.recipes import TEACHER_RECIPES, scale
@@ -118,7 +118,7 @@ def finetune(
                                 f"these settings. Start over with overwrite=True (--overwrite).")
     if not resume:
         check_output_dir(output_dir, overwrite)
-    arguments = precision_arguments(precision)
+    precision_arguments(precision)  # a precision or logger this machine lacks stops here, before any data is loaded
     report_to = check_report_to(report_to)
     data = load_glue(task, data_dir, train_subset=train_subset, eval_subset=eval_subset, seed=seed)
     set_seed(seed)  # the new classification head is drawn here, before the Trainer seeds anything
@@ -128,25 +128,10 @@ def finetune(
     if overwrite and not resume and folder.path.exists():
         shutil.rmtree(folder.path)
     folder.write_settings(settings)
-    args = TrainingArguments(
-        output_dir=str(folder.checkpoints_dir),
-        num_train_epochs=settings["epochs"],
-        learning_rate=settings["learning_rate"],
-        per_device_train_batch_size=settings["batch_size"],
-        per_device_eval_batch_size=64,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model=task.main_metric,
-        greater_is_better=True,
-        logging_steps=10,
-        seed=seed,
-        report_to=report_to,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=not torch.cuda.is_available(),
-        **{**arguments, **training_arguments},
-    )
+    args = glue_training_arguments(
+        folder.checkpoints_dir, epochs=settings["epochs"], batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"], selection_metric=task.main_metric, logging_steps=10, seed=seed,
+        precision=precision, report_to=report_to, save_total_limit=1, **training_arguments)
     trainer = GlueTrainer(model=network.train(), args=args, processing_class=tokenizer, callbacks=list(callbacks),
                           **glue_trainer_inputs(encoded, task))
     log_into_folder(trainer, folder.logs_dir)

@@ -6,10 +6,12 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import EvalPrediction, Trainer, TrainerCallback
+from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer import DEFAULT_PROGRESS_CALLBACK  # the notebook one in a notebook (needs IPython)
 from transformers.trainer_callback import PrinterCallback
 
+from kdviz.precision import precision_arguments
+from kdviz.reporting import check_report_to
 from kdviz.tasks import GlueTask, compute_metrics, get_task
 
 
@@ -134,6 +136,37 @@ def epoch_history(log_history: list[dict]) -> list[dict]:
             entry = merged.setdefault(record["step"], {"epoch": record.get("epoch"), "step": record["step"]})
             entry.update({k: v for k, v in record.items() if k.startswith("eval_")})
     return [merged[step] for step in sorted(merged)]
+
+
+def glue_training_arguments(checkpoints_dir: str | Path, *, epochs: float, batch_size: int, learning_rate: float,
+                            selection_metric: str, logging_steps: int, seed: int, precision: str,
+                            report_to: str | list[str], save_total_limit: int, **overrides) -> TrainingArguments:
+    """The ``TrainingArguments`` every kdviz training (fine-tuning and distillation) shares: an
+    evaluation and a checkpoint every epoch, the best epoch kept by ``selection_metric``, dev batches
+    of 64, the precision's autocast, and the GPU when there is one.
+
+    Args:
+        checkpoints_dir: where the epoch checkpoints go.
+        epochs, batch_size, learning_rate, logging_steps, seed: as ``TrainingArguments`` takes them.
+        selection_metric: the dev metric that picks the best epoch (higher is better).
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (:mod:`kdviz.precision`).
+        report_to: where training also logs (:mod:`kdviz.reporting`, checked against what is installed).
+        save_total_limit: checkpoints kept (the best one among them).
+        **overrides: any other ``TrainingArguments`` field, or one of the above's.
+
+    Returns:
+        The ``TrainingArguments``.
+    """
+    cuda = torch.cuda.is_available()
+    defaults = dict(
+        output_dir=str(checkpoints_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=64, learning_rate=learning_rate, eval_strategy="epoch", save_strategy="epoch",
+        save_total_limit=save_total_limit, load_best_model_at_end=True, metric_for_best_model=selection_metric,
+        greater_is_better=True, logging_steps=logging_steps, seed=seed, report_to=check_report_to(report_to),
+        dataloader_pin_memory=cuda,
+        use_cpu=not cuda,  # without it, torchrun on CPUs would not set up gloo DDP
+        **precision_arguments(precision))
+    return TrainingArguments(**{**defaults, **overrides})
 
 
 def glue_trainer_inputs(encoded, task: str | GlueTask) -> dict:

@@ -143,7 +143,8 @@ def runtime_summary(precision: str = "auto") -> str:
     if torch.cuda.is_available():
         device = f"GPU {torch.cuda.get_device_name(0)} ({describe_precision(precision)})"
     else:
-        device = f"CPU ({torch.get_num_threads()} threads, {describe_precision(precision)})"
+        threads = torch.get_num_threads()
+        device = f"CPU ({threads} thread{'s' if threads > 1 else ''}, {describe_precision(precision)})"
     quick, why = notebook_quick(), f"{QUICK_ENV} is set" if quick_mode(None) is not None else \
         "no GPU" if accelerator().type == "cpu" else "a GPU"
     scale = (f"QUICK = True ({why}): {QUICK.train_subset:,} training and {QUICK.eval_subset} dev examples, "

@@ -12,31 +12,17 @@ from helpers import SHARED_GLUE, tiny_bert
 
 TESTS = Path(__file__).parent
 NOT_CORE = ("slow", "mount_namespace")
-QUICK_TEACHER_NOTEBOOKS = ("01_quickstart.ipynb", "05_reproduce_papers.ipynb")
-"""The notebooks that fine-tune the same quick teacher into their runs folder (the second reuses it)."""
 
 
 def pytest_collection_modifyitems(items) -> None:
     """Mark ``core`` every test of tests/ outside tests/browser that is neither slow nor in a mount
     namespace: the minimum-versions and Colab-stack jobs run only these (``-m core``), and the main
-    suite runs them in two processes first, then the rest and the notebooks (``-m "not core"``).
-
-    Every item also gets the ``xdist_group`` that ``pytest -n 2 --dist loadgroup`` keeps in one
-    process: its file (a notebook's cells run in order in one kernel; a module's fixtures are built
-    once), the two notebooks that share a quick teacher together, and every test that fine-tunes the
-    session's SST-2 teacher together (it is built once per process)."""
+    suite runs them in two processes first, then the rest and the notebooks (``-m "not core"``)."""
     for item in items:
         path = Path(item.path)
         if (path.is_relative_to(TESTS) and not path.is_relative_to(TESTS / "browser")
                 and not any(item.get_closest_marker(name) for name in NOT_CORE)):
             item.add_marker(pytest.mark.core)
-        if "sst2_teacher" in getattr(item, "fixturenames", ()):
-            group = "sst2_teacher"
-        elif path.name in QUICK_TEACHER_NOTEBOOKS:
-            group = "quick_teacher"
-        else:
-            group = str(path)
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -133,7 +133,8 @@ def register_term(term: type[LossTerm]) -> type[LossTerm]:
             :class:`TermOptions` dataclass.
     """
     known = TERMS.get(term.name)
-    if known is not None and known.__qualname__ != term.__qualname__:
+    same_class = known is not None and (known.__module__, known.__qualname__) == (term.__module__, term.__qualname__)
+    if known is not None and not same_class:  # the same class again: its module was imported anew
         raise ValueError(f"Two loss terms are called {term.name!r} ({known.__module__}.{known.__qualname__} and "
                          f"{term.__module__}.{term.__qualname__}): give the new one another name.")
     if not (isinstance(term.options, type) and issubclass(term.options, TermOptions)):

@@ -99,3 +99,13 @@ def test_two_terms_of_one_name_are_refused(registry):
 
     with pytest.raises(ValueError, match=r"Two loss terms are called 'kd' .*give the new one another name"):
         register_term(Other)
+
+
+def test_two_plugins_registering_one_name_are_refused_even_with_one_class_name(tmp_path, registry):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "terms.py").write_text(TOY_TERM)
+    DistillConfig(plugins=[str(tmp_path / "a" / "terms.py")])
+    DistillConfig(plugins=[str(tmp_path / "a" / "terms.py")])  # the same file again: imported once
+    with pytest.raises(ValueError, match=r"Two loss terms are called 'logit_decay'"):
+        DistillConfig(plugins=[str(tmp_path / "b" / "terms.py")])
